@@ -1,0 +1,151 @@
+/*
+ * net.c -- instantiates the network kernels (net_impl.h) for float and double, and holds
+ * the untyped pieces: the installed BLAS, sizes, thread choice and the seeded shuffle.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "pydl.h"
+#include "pydl_omp.h"
+#include "philox.h"
+
+#define PYDL_MAX_THREADS 256
+/* Below this many multiply-adds per step, one thread beats a parallel region. */
+#define PYDL_PARALLEL_MIN_MACS 65536
+
+/* Set once at import, read-only afterwards: the same for every network. */
+static pydl_sgemm_fn blas_sgemm = NULL;
+static pydl_dgemm_fn blas_dgemm = NULL;
+
+void pydl_set_blas(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
+{
+    blas_sgemm = sgemm;
+    blas_dgemm = dgemm;
+}
+
+int pydl_openmp_enabled(void)
+{
+#ifdef _OPENMP
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+int pydl_max_threads(void)
+{
+#ifdef _OPENMP
+    return omp_get_max_threads();
+#else
+    return 1;
+#endif
+}
+
+ptrdiff_t pydl_n_params(const pydl_net *net)
+{
+    ptrdiff_t p = 0;
+    for (int l = 1; l <= net->n_layers; l++)
+        p += (ptrdiff_t)net->dims[l] * (net->dims[l - 1] + 1);
+    return p;
+}
+
+ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch, int n_threads)
+{
+    ptrdiff_t sum_n = 0;
+    int max_n = 0;
+    (void)n_threads;
+    for (int l = 1; l <= net->n_layers; l++) {
+        sum_n += net->dims[l];
+        max_n = net->dims[l] > max_n ? net->dims[l] : max_n;
+    }
+    return ((ptrdiff_t)net->dims[0] + sum_n + 2 * (ptrdiff_t)max_n) * max_batch
+           + pydl_n_params(net);
+}
+
+/* Offset of W[l] in theta; b[l] follows it at + n[l] * n[l-1]. */
+static ptrdiff_t w_off(const pydl_net *net, int l)
+{
+    ptrdiff_t off = 0;
+    for (int k = 1; k < l; k++)
+        off += (ptrdiff_t)net->dims[k] * (net->dims[k - 1] + 1);
+    return off;
+}
+
+/* The threads a step of mb examples gets: one when the step is too small to share. */
+int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)
+{
+    double macs = 0;
+    for (int l = 1; l <= net->n_layers; l++)
+        macs += (double)net->dims[l] * net->dims[l - 1];
+    macs *= mb;
+    if (n_threads < 1 || macs < PYDL_PARALLEL_MIN_MACS)
+        return 1;
+    return n_threads > PYDL_MAX_THREADS ? PYDL_MAX_THREADS : n_threads;
+}
+
+void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
+{
+    pydl_philox_block(ctr, key, out);
+}
+
+/* Fisher-Yates driven by Philox: number i of the epoch's stream comes from block i / 4,
+ * word i % 4; j uniform in [0, i] by Lemire's multiply-and-reject. */
+void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
+{
+    const uint32_t key[2] = {(uint32_t)seed, (uint32_t)(seed >> 32)};
+    uint32_t ctr[4] = {0, (uint32_t)epoch, (uint32_t)((uint64_t)epoch >> 32), PYDL_STREAM_SHUFFLE};
+    uint32_t block[4];
+    uint64_t drawn = 0;
+    for (int i = 0; i < m; i++)
+        perm[i] = i;
+    for (int i = m - 1; i > 0; i--) {
+        const uint32_t range = (uint32_t)i + 1;
+        const uint32_t threshold = (uint32_t)(-range) % range;
+        uint64_t prod;
+        do {
+            if (drawn % 4 == 0) {
+                ctr[0] = (uint32_t)(drawn / 4);
+                pydl_philox_block(ctr, key, block);
+            }
+            prod = (uint64_t)block[drawn % 4] * range;
+            drawn++;
+        } while ((uint32_t)prod < threshold);
+        const int j = (int)(prod >> 32);
+        const int32_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
+    }
+}
+
+/* ---- float ---- */
+#define T float
+#define SFX f32
+#define GEMM blas_sgemm
+#define GEMM_READY (blas_sgemm != NULL)
+#define EXP expf
+#define LOG logf
+#define LOG1P log1pf
+#define TANH tanhf
+#define SQRT sqrtf
+#include "net_impl.h"
+#undef T
+#undef SFX
+#undef GEMM
+#undef GEMM_READY
+#undef EXP
+#undef LOG
+#undef LOG1P
+#undef TANH
+#undef SQRT
+
+/* ---- double ---- */
+#define T double
+#define SFX f64
+#define GEMM blas_dgemm
+#define GEMM_READY (blas_dgemm != NULL)
+#define EXP exp
+#define LOG log
+#define LOG1P log1p
+#define TANH tanh
+#define SQRT sqrt
+#include "net_impl.h"

@@ -1,0 +1,521 @@
+/*
+ * net_impl.h -- the dense-network kernels, written once for both precisions.
+ *
+ * Included twice by net.c with T (float/double), SFX (f32/f64), GEMM (the installed BLAS
+ * routine) and the element functions EXP, LOG, LOG1P, TANH, SQRT defined.
+ *
+ * Shapes are the course's, stored column-major (see pydl.h):
+ *   X, A[l-1]: (n[l-1], mb)    W[l]: held as W^T (n[l-1], n[l])    Z[l], A[l], dZ[l]: (n[l], mb)
+ * A[l] is computed in place over Z[l]; every g'(Z) the course uses can be read off A.
+ *
+ * Work split inside one step (all threads call step(); barriers separate the phases):
+ *   forward, cost, dZ[L]      : by columns (examples)   -- no communication at all
+ *   dW[l], db[l]              : by rows of W (output units), the batch as inner dimension
+ *   dA[l-1] = W^T dZ, dZ[l-1] : by columns
+ *   update                    : by ranges of the flat parameter vector
+ */
+
+#define CAT_(a, b) a##_##b
+#define CAT(a, b) CAT_(a, b)
+#define FN(name) CAT(name, SFX)
+
+/* C := alpha op(A) op(B) + beta C, column-major, through the installed BLAS. */
+static void FN(gemm)(char ta, char tb, int M, int N, int K, T alpha, const T *A, int lda,
+                     const T *B, int ldb, T beta, T *C, int ldc)
+{
+    if (M == 0 || N == 0)
+        return;
+    GEMM(&ta, &tb, &M, &N, &K, &alpha, (T *)A, &lda, (T *)B, &ldb, &beta, C, &ldc);
+}
+
+/* ---- activations -------------------------------------------------------------------- */
+
+/* Z := g(Z + b) for a block of nc columns of n units (hidden layers and linear outputs). */
+static void FN(bias_activate)(int act, T slope, int n, ptrdiff_t nc, const T *b, T *Z)
+{
+    for (ptrdiff_t j = 0; j < nc; j++) {
+        T *z = Z + j * n;
+        for (int i = 0; i < n; i++)
+            z[i] += b[i];
+        switch (act) {
+        case PYDL_SIGMOID:
+            for (int i = 0; i < n; i++)
+                z[i] = (T)1 / ((T)1 + EXP(-z[i]));
+            break;
+        case PYDL_TANH:
+            for (int i = 0; i < n; i++)
+                z[i] = TANH(z[i]);
+            break;
+        case PYDL_RELU:
+            for (int i = 0; i < n; i++)
+                z[i] = z[i] > 0 ? z[i] : 0;
+            break;
+        case PYDL_LEAKY_RELU:
+            for (int i = 0; i < n; i++)
+                z[i] = z[i] > 0 ? z[i] : slope * z[i];
+            break;
+        case PYDL_SOFTMAX: {
+            T mx = z[0], sum = 0;
+            for (int i = 1; i < n; i++)
+                mx = z[i] > mx ? z[i] : mx;
+            for (int i = 0; i < n; i++) {
+                z[i] = EXP(z[i] - mx);
+                sum += z[i];
+            }
+            for (int i = 0; i < n; i++)
+                z[i] /= sum;
+            break;
+        }
+        default: /* PYDL_LINEAR */
+            break;
+        }
+    }
+}
+
+/* D := D * g'(Z), with g' read off A = g(Z) (hidden layers: never softmax). */
+static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T *D)
+{
+    switch (act) {
+    case PYDL_SIGMOID:
+        for (ptrdiff_t i = 0; i < n; i++)
+            D[i] *= A[i] * ((T)1 - A[i]);
+        break;
+    case PYDL_TANH:
+        for (ptrdiff_t i = 0; i < n; i++)
+            D[i] *= (T)1 - A[i] * A[i];
+        break;
+    case PYDL_RELU:
+        for (ptrdiff_t i = 0; i < n; i++)
+            D[i] = A[i] > 0 ? D[i] : 0;
+        break;
+    case PYDL_LEAKY_RELU: /* slope >= 0, so A > 0 exactly when Z > 0 */
+        for (ptrdiff_t i = 0; i < n; i++)
+            D[i] = A[i] > 0 ? D[i] : slope * D[i];
+        break;
+    default: /* PYDL_LINEAR */
+        break;
+    }
+}
+
+/* ---- output layer: activation, cost and dZ[L] = A[L] - Y, fused ------------------------
+ * Z: (n, nc) pre-activations without bias; rows of Y (m, n) or labels (m,) are read at the
+ * examples' indices idx[j] (or first + j when idx is NULL). Returns the summed loss of the
+ * block, computed stably from Z; writes A over Z and, if dZ is not NULL, dZ. */
+static double FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T *dZ,
+                               const T *Y, const int32_t *labels, const int32_t *idx,
+                               ptrdiff_t first)
+{
+    double loss = 0;
+    for (ptrdiff_t j = 0; j < nc; j++) {
+        T *z = Z + j * n;
+        ptrdiff_t ex = idx ? idx[j] : first + j;
+        for (int i = 0; i < n; i++)
+            z[i] += b[i];
+        if (act == PYDL_SOFTMAX) {
+            T mx = z[0], sum = 0;
+            for (int i = 1; i < n; i++)
+                mx = z[i] > mx ? z[i] : mx;
+            int y = labels ? labels[ex] : -1;
+            T zy = y >= 0 ? z[y] : 0;
+            for (int i = 0; i < n; i++) {
+                z[i] = EXP(z[i] - mx);
+                sum += z[i];
+            }
+            for (int i = 0; i < n; i++)
+                z[i] /= sum;
+            if (y >= 0) {
+                loss += (double)(LOG(sum) + mx - zy); /* logsumexp(z) - z_y */
+                if (dZ) {
+                    T *d = dZ + j * n;
+                    for (int i = 0; i < n; i++)
+                        d[i] = z[i];
+                    d[y] -= 1;
+                }
+            }
+        } else if (act == PYDL_SIGMOID) {
+            const T *y = Y ? Y + ex * n : NULL;
+            for (int i = 0; i < n; i++) {
+                T zi = z[i];
+                z[i] = (T)1 / ((T)1 + EXP(-zi));
+                if (y) {
+                    /* -[y log a + (1-y) log(1-a)] = max(z,0) - z y + log(1 + e^-|z|) */
+                    T az = zi < 0 ? -zi : zi;
+                    loss += (double)((zi > 0 ? zi : 0) - zi * y[i] + LOG1P(EXP(-az)));
+                    if (dZ)
+                        dZ[j * n + i] = z[i] - y[i];
+                }
+            }
+        } else { /* linear output, squared error */
+            const T *y = Y ? Y + ex * n : NULL;
+            if (y)
+                for (int i = 0; i < n; i++) {
+                    T r = z[i] - y[i];
+                    loss += 0.5 * (double)r * (double)r;
+                    if (dZ)
+                        dZ[j * n + i] = r;
+                }
+        }
+    }
+    return loss;
+}
+
+/* ---- one step ------------------------------------------------------------------------ */
+
+typedef struct {
+    const pydl_net *net;
+    int mb;                  /* examples in this batch */
+    const T *X;              /* the whole X (m, n0) */
+    const int32_t *idx;      /* example indices of the batch, or NULL: first..first+mb */
+    ptrdiff_t first;
+    const T *Y;
+    const int32_t *labels;
+    int with_cost;           /* Y or labels given */
+    int with_grad;           /* run the backward pass into grad */
+    const T *theta;
+    T *grad;
+    T *out;                  /* where A[L] goes (NULL: the workspace) */
+    T l2, l1;
+    /* workspace */
+    T *Xb;                   /* gathered batch (n0, mb) when idx != NULL */
+    T *A;                    /* A[1..L] one after the other, each (n[l], mb) */
+    T *D[2];                 /* dZ[l] lives in D[l & 1] */
+    double *partial;         /* per thread: loss, sum W^2, sum |W|, padded to a cache line */
+} FN(step_ctx);
+
+#define PARTIAL_STRIDE 8
+
+/* Offsets of A[l] in the A area, W[l] in theta (so b[l] at w_off + n[l]*n[l-1]). */
+static ptrdiff_t FN(a_off)(const pydl_net *net, int l, int mb)
+{
+    ptrdiff_t off = 0;
+    for (int k = 1; k < l; k++)
+        off += (ptrdiff_t)net->dims[k] * mb;
+    return off;
+}
+
+static const void *FN(layer_input)(const FN(step_ctx) *c, int l)
+{
+    const int n0 = c->net->dims[0];
+    if (l > 1)
+        return c->A + FN(a_off)(c->net, l - 1, c->mb);
+    return c->idx ? c->Xb : c->X + c->first * n0;
+}
+
+/* Forward pass of columns [c0, c1) through all layers; the output layer adds its loss to
+ * *loss and writes dZ[L] when the step has a backward pass. */
+static void FN(forward_cols)(const FN(step_ctx) *c, ptrdiff_t c0, ptrdiff_t c1, double *loss)
+{
+    const pydl_net *net = c->net;
+    const int L = net->n_layers, mb = c->mb, n0 = net->dims[0];
+    const int nc = (int)(c1 - c0);
+    if (nc <= 0)
+        return;
+    if (c->idx) /* gather this thread's examples: rows of X are contiguous */
+        for (ptrdiff_t j = c0; j < c1; j++)
+            memcpy(c->Xb + j * n0, c->X + (ptrdiff_t)c->idx[j] * n0, (size_t)n0 * sizeof(T));
+    for (int l = 1; l <= L; l++) {
+        const int n = net->dims[l], np = net->dims[l - 1];
+        const T *W = c->theta + w_off(net, l);
+        const T *b = W + (ptrdiff_t)n * np;
+        const T *Ain = (const T *)FN(layer_input)(c, l) + c0 * np;
+        T *Z = (l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb)) + c0 * n;
+        /* Z = W A_prev : (n, nc) = W (n, np) . A_prev (np, nc) */
+        FN(gemm)('T', 'N', n, nc, np, 1, W, np, Ain, np, 0, Z, n);
+        if (l < L)
+            FN(bias_activate)(net->act[l - 1], (T)net->leaky_slope, n, nc, b, Z);
+        else if (c->with_cost)
+            *loss += FN(output_block)(net->act[L - 1], n, nc, b, Z,
+                                      c->with_grad ? c->D[L & 1] + c0 * n : NULL, c->Y,
+                                      c->labels, c->idx ? c->idx + c0 : NULL, c->first + c0);
+        else
+            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, nc, b, Z);
+    }
+}
+
+/* dW[l], db[l] for output units [u0, u1), plus the regularization terms of those rows. */
+static void FN(backward_units)(const FN(step_ctx) *c, int l, ptrdiff_t u0, ptrdiff_t u1,
+                               double *w2, double *w1)
+{
+    const pydl_net *net = c->net;
+    const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb;
+    const int nu = (int)(u1 - u0);
+    if (nu <= 0)
+        return;
+    const ptrdiff_t off = w_off(net, l);
+    const T *W = c->theta + off;
+    T *dW = c->grad + off, *db = dW + (ptrdiff_t)n * np;
+    const T *dZ = c->D[l & 1];
+    const T *Ain = (const T *)FN(layer_input)(c, l);
+    const T inv_m = (T)1 / (T)mb;
+    /* dW[u0:u1, :] = (1/m) dZ[u0:u1, :] . A_prev^T, i.e. column-major
+     * dW^T[:, u0:u1] (np, nu) = A_prev (np, mb) . (dZ[u0:u1, :])^T (mb, nu) */
+    FN(gemm)('N', 'T', np, nu, mb, inv_m, Ain, np, dZ + u0, n, 0, dW + u0 * np, np);
+    for (ptrdiff_t u = u0; u < u1; u++) {
+        T s = 0;
+        for (ptrdiff_t j = 0; j < mb; j++)
+            s += dZ[j * n + u];
+        db[u] = s * inv_m;
+    }
+    if (c->l2 != 0 || c->l1 != 0) {
+        const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
+        const ptrdiff_t lo = u0 * np, hi = u1 * np;
+        double s2 = 0, s1 = 0;
+        for (ptrdiff_t i = lo; i < hi; i++) {
+            const T w = W[i];
+            dW[i] += k2 * w + k1 * (T)((w > 0) - (w < 0));
+            s2 += (double)w * (double)w;
+            s1 += (double)(w < 0 ? -w : w);
+        }
+        *w2 += s2;
+        *w1 += s1;
+    }
+}
+
+/* dA[l-1] = W[l]^T dZ[l] for columns [c0, c1), then dZ[l-1] = dA[l-1] * g'(Z[l-1]). */
+static void FN(backward_cols)(const FN(step_ctx) *c, int l, ptrdiff_t c0, ptrdiff_t c1)
+{
+    const pydl_net *net = c->net;
+    const int n = net->dims[l], np = net->dims[l - 1];
+    const int nc = (int)(c1 - c0);
+    if (nc <= 0)
+        return;
+    const T *W = c->theta + w_off(net, l);
+    const T *dZ = c->D[l & 1] + c0 * n;
+    T *dA = c->D[(l - 1) & 1] + c0 * np;
+    /* (np, nc) = W^T (np, n) . dZ (n, nc); column-major W^T is the stored array itself */
+    FN(gemm)('N', 'N', np, nc, n, 1, W, np, dZ, n, 0, dA, np);
+    const T *Aprev = c->A + FN(a_off)(net, l - 1, c->mb) + c0 * np;
+    FN(mul_derivative)(net->act[l - 2], (T)net->leaky_slope, (ptrdiff_t)np * nc, Aprev, dA);
+}
+
+/* Everything of one step but the update, run by each of n_threads threads. */
+static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
+{
+    const pydl_net *net = c->net;
+    const int L = net->n_layers;
+    double *part = c->partial + tid * PARTIAL_STRIDE;
+    ptrdiff_t c0, c1, u0, u1;
+    part[0] = part[1] = part[2] = 0;
+    pydl_share(c->mb, tid, n_threads, &c0, &c1);
+    FN(forward_cols)(c, c0, c1, &part[0]);
+    if (!c->with_grad)
+        return;
+    for (int l = L; l >= 1; l--) {
+        pydl_barrier(n_threads); /* dZ[l] complete */
+        pydl_share(net->dims[l], tid, n_threads, &u0, &u1);
+        FN(backward_units)(c, l, u0, u1, &part[1], &part[2]);
+        if (l > 1)
+            FN(backward_cols)(c, l, c0, c1);
+    }
+}
+
+/* Runs step() on n_threads threads (or inline for one) and sums the partials. */
+static void FN(run_step)(const FN(step_ctx) *c, int n_threads, double sums[3])
+{
+#ifdef _OPENMP
+    if (n_threads > 1) {
+#pragma omp parallel num_threads(n_threads)
+        FN(step)(c, pydl_thread_num(), pydl_num_threads());
+    } else
+#endif
+    {
+        n_threads = 1;
+        FN(step)(c, 0, 1);
+    }
+    sums[0] = sums[1] = sums[2] = 0;
+    for (int t = 0; t < n_threads; t++)
+        for (int k = 0; k < 3; k++)
+            sums[k] += c->partial[t * PARTIAL_STRIDE + k];
+}
+
+/* ---- workspace ----------------------------------------------------------------------- */
+
+/* Workspace: Xb (n0, mb) | A[1..L] | D[0], D[1] (max n, mb) each | grad (P). */
+static void FN(carve)(const pydl_net *net, int mb, T *work, FN(step_ctx) *c)
+{
+    ptrdiff_t sum_n = 0;
+    int max_n = 0;
+    for (int l = 1; l <= net->n_layers; l++) {
+        sum_n += net->dims[l];
+        max_n = net->dims[l] > max_n ? net->dims[l] : max_n;
+    }
+    c->Xb = work;
+    c->A = c->Xb + (ptrdiff_t)net->dims[0] * mb;
+    c->D[0] = c->A + sum_n * mb;
+    c->D[1] = c->D[0] + (ptrdiff_t)max_n * mb;
+    c->grad = c->D[1] + (ptrdiff_t)max_n * mb;
+}
+
+/* sum of W^2 and of |W| over every layer's weights (biases excluded) */
+static void FN(weight_sums)(const pydl_net *net, const T *theta, double *w2, double *w1)
+{
+    double s2 = 0, s1 = 0;
+    for (int l = 1; l <= net->n_layers; l++) {
+        const T *W = theta + w_off(net, l);
+        const ptrdiff_t n = (ptrdiff_t)net->dims[l] * net->dims[l - 1];
+        for (ptrdiff_t i = 0; i < n; i++) {
+            s2 += (double)W[i] * (double)W[i];
+            s1 += (double)(W[i] < 0 ? -W[i] : W[i]);
+        }
+    }
+    *w2 = s2;
+    *w1 = s1;
+}
+
+/* ---- the optimizer update --------------------------------------------------------- */
+
+static void FN(update_range)(int kind, T lr, T b1, T b2, T eps, T c1, T c2, ptrdiff_t lo,
+                             ptrdiff_t hi, T *theta, const T *g, T *v, T *s)
+{
+    switch (kind) {
+    case PYDL_OPT_MOMENTUM:
+        for (ptrdiff_t i = lo; i < hi; i++) {
+            v[i] = b1 * v[i] + ((T)1 - b1) * g[i];
+            theta[i] -= lr * v[i];
+        }
+        break;
+    case PYDL_OPT_RMSPROP:
+        for (ptrdiff_t i = lo; i < hi; i++) {
+            s[i] = b2 * s[i] + ((T)1 - b2) * g[i] * g[i];
+            theta[i] -= lr * g[i] / (SQRT(s[i]) + eps);
+        }
+        break;
+    case PYDL_OPT_ADAM:
+        for (ptrdiff_t i = lo; i < hi; i++) {
+            v[i] = b1 * v[i] + ((T)1 - b1) * g[i];
+            s[i] = b2 * s[i] + ((T)1 - b2) * g[i] * g[i];
+            theta[i] -= lr * (v[i] * c1) / (SQRT(s[i] * c2) + eps);
+        }
+        break;
+    default: /* PYDL_OPT_GD */
+        for (ptrdiff_t i = lo; i < hi; i++)
+            theta[i] -= lr * g[i];
+        break;
+    }
+}
+
+/* Update number t (>= 1) over [lo, hi): the bias corrections are computed here once. */
+static void FN(update_share)(const pydl_optimizer *o, int64_t t, double lr, ptrdiff_t lo,
+                             ptrdiff_t hi, T *theta, const T *g, T *v, T *s)
+{
+    double c1 = 1, c2 = 1;
+    if (o->kind == PYDL_OPT_ADAM) {
+        c1 = 1.0 / (1.0 - pow(o->beta1, (double)t));
+        c2 = 1.0 / (1.0 - pow(o->beta2, (double)t));
+    }
+    FN(update_range)(o->kind, (T)lr, (T)o->beta1, (T)o->beta2, (T)o->epsilon, (T)c1, (T)c2,
+                     lo, hi, theta, g, v, s);
+}
+
+#define UPDATE_PARALLEL_MIN 32768 /* below this a parallel region costs more than it saves */
+
+void FN(pydl_update)(const pydl_optimizer *o, int64_t t, double lr, ptrdiff_t P, T *theta,
+                     const T *grad, T *v, T *s, int n_threads)
+{
+#ifdef _OPENMP
+    if (n_threads > 1 && P >= UPDATE_PARALLEL_MIN) {
+#pragma omp parallel num_threads(n_threads)
+        {
+            ptrdiff_t lo, hi;
+            pydl_share(P, pydl_thread_num(), pydl_num_threads(), &lo, &hi);
+            FN(update_share)(o, t, lr, lo, hi, theta, grad, v, s);
+        }
+        return;
+    }
+#endif
+    (void)n_threads;
+    FN(update_share)(o, t, lr, 0, P, theta, grad, v, s);
+}
+
+/* ---- entry points -------------------------------------------------------------------- */
+
+int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
+                     T *out, T *work)
+{
+    if (!GEMM_READY)
+        return PYDL_ERR_NO_BLAS;
+    double partial[PYDL_MAX_THREADS * PARTIAL_STRIDE], sums[3];
+    FN(step_ctx) c = {0};
+    FN(carve)(net, m, work, &c);
+    c.net = net; c.mb = m; c.X = X; c.theta = theta; c.out = out;
+    c.partial = partial;
+    FN(run_step)(&c, pydl_effective_threads(n_threads, net, m), sums);
+    return PYDL_OK;
+}
+
+int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
+                       const T *Y, const int32_t *labels, double l2, double l1, double *cost,
+                       T *grad, T *work)
+{
+    if (!GEMM_READY)
+        return PYDL_ERR_NO_BLAS;
+    double partial[PYDL_MAX_THREADS * PARTIAL_STRIDE], sums[3];
+    FN(step_ctx) c = {0};
+    FN(carve)(net, m, work, &c);
+    c.net = net; c.mb = m; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
+    c.with_cost = 1; c.with_grad = grad != NULL;
+    if (grad)
+        c.grad = grad;
+    c.l2 = (T)l2; c.l1 = (T)l1; c.partial = partial;
+    FN(run_step)(&c, pydl_effective_threads(n_threads, net, m), sums);
+    if (!grad) /* the regularization sums come from the backward pass otherwise */
+        FN(weight_sums)(net, theta, &sums[1], &sums[2]);
+    *cost = (sums[0] + 0.5 * l2 * sums[1] + l1 * sums[2]) / m;
+    return isfinite(*cost) ? PYDL_OK : PYDL_ERR_NONFINITE;
+}
+
+int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X, const T *Y,
+                   const int32_t *labels, int64_t epoch0, int n_epochs, const double *lr,
+                   double *cost_out, int *epochs_done, int32_t *perm, T *work)
+{
+    const pydl_net *net = tr->net;
+    const int bs = tr->batch_size;
+    const ptrdiff_t P = pydl_n_params(net);
+    double partial[PYDL_MAX_THREADS * PARTIAL_STRIDE], sums[3];
+    int64_t since_check = 0;
+    *epochs_done = 0;
+    if (!GEMM_READY)
+        return PYDL_ERR_NO_BLAS;
+    if (bs < 1 || bs > m)
+        return PYDL_ERR_ARGUMENT;
+    FN(step_ctx) c = {0};
+    FN(carve)(net, bs, work, &c);
+    c.net = net; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
+    c.with_cost = 1; c.with_grad = 1;
+    c.l2 = (T)tr->l2; c.l1 = (T)tr->l1; c.partial = partial;
+    const int shuffle = tr->shuffle && bs < m;
+    for (int e = 0; e < n_epochs; e++) {
+        double total = 0;
+        if (shuffle)
+            pydl_permutation(tr->seed, epoch0 + e, m, perm);
+        for (int first = 0; first < m; first += bs) {
+            const int mb = m - first < bs ? m - first : bs;
+            const int nt = pydl_effective_threads(tr->n_threads, net, mb);
+            c.mb = mb;
+            c.first = first;
+            c.idx = shuffle ? perm + first : NULL;
+            FN(run_step)(&c, nt, sums);
+            const double batch = sums[0] + 0.5 * tr->l2 * sums[1] + tr->l1 * sums[2];
+            if (!isfinite(batch))
+                return PYDL_ERR_NONFINITE; /* before the update: theta stays finite */
+            total += batch;
+            const int64_t t = ++tr->opt->t;
+            const double lr_t = tr->lr_step_k > 0 ? lr[e] * tr->lr_step_k / sqrt((double)t) : lr[e];
+            FN(pydl_update)(tr->opt, t, lr_t, P, theta, c.grad, v, s, nt);
+            if (tr->stop && ++since_check >= tr->check_every) {
+                since_check = 0;
+                if (tr->stop(tr->stop_ctx))
+                    return PYDL_ERR_INTERRUPTED;
+            }
+        }
+        cost_out[e] = total / m;
+        *epochs_done = e + 1;
+    }
+    return PYDL_OK;
+}
+
+#undef FN
+#undef CAT
+#undef CAT_
+#undef PARTIAL_STRIDE
+#undef UPDATE_PARALLEL_MIN

@@ -1,0 +1,159 @@
+/*
+ * pydl.h -- the numerical core of pydl: dense feed-forward networks, plain C99.
+ *
+ * Rules this core keeps:
+ *  - No Python headers, no allocation, no I/O: the caller owns every buffer and passes
+ *    pointers and sizes; functions return an int status (PYDL_OK or a negative code).
+ *  - Inputs are trusted: the Cython door (pydl/_core.pyx) has validated every array.
+ *  - Column-major views of C-contiguous arrays: an (m, n) NumPy array read by column-major
+ *    BLAS is the course's (n, m) matrix with examples in columns. So X (n_samples, n_x) is
+ *    the course's X (n_x, m), and W[l] stored as NumPy (n[l], n[l-1]) is, column-major,
+ *    W[l]^T (n[l-1], n[l]) with leading dimension n[l-1].
+ *  - Results do not depend on the number of threads: every output element is computed by
+ *    one thread, in a fixed order (forward and dA_prev split over examples, dW/db over
+ *    output units, the update over the flat parameter vector).
+ *
+ * Every typed function exists as _f32 (float) and _f64 (double), built from one template
+ * (net_impl.h).
+ */
+#ifndef PYDL_H
+#define PYDL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- status codes ------------------------------------------------------------------ */
+enum {
+    PYDL_OK = 0,
+    PYDL_ERR_NO_BLAS = -1,      /* pydl_set_blas was never called */
+    PYDL_ERR_NONFINITE = -2,    /* a non-finite cost appeared; parameters left before it */
+    PYDL_ERR_INTERRUPTED = -3,  /* the stop hook asked to stop; last completed step kept */
+    PYDL_ERR_ARGUMENT = -4      /* an impossible size (the door should have caught it) */
+};
+
+/* ---- activations and outputs -------------------------------------------------------- */
+typedef enum {
+    PYDL_LINEAR = 0,
+    PYDL_SIGMOID = 1,
+    PYDL_TANH = 2,
+    PYDL_RELU = 3,
+    PYDL_LEAKY_RELU = 4,
+    PYDL_SOFTMAX = 5
+} pydl_activation;
+
+/* The cost follows from the output activation:
+ *   sigmoid -> binary cross-entropy  J = -(1/m) sum_k sum_i [y log a + (1-y) log(1-a)]
+ *   softmax -> categorical cross-entropy on integer labels  J = -(1/m) sum_i log a[y_i, i]
+ *   linear  -> mean squared error  J = (1/(2m)) sum_k sum_i (a - y)^2
+ * so that in all three cases dZ[L] = A[L] - Y. */
+
+/* ---- BLAS --------------------------------------------------------------------------- */
+/* Fortran-ABI ?gemm, as exported by scipy.linalg.cython_blas (LP64 int). */
+typedef void (*pydl_sgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                              float *alpha, float *a, int *lda, float *b, int *ldb,
+                              float *beta, float *c, int *ldc);
+typedef void (*pydl_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k,
+                              double *alpha, double *a, int *lda, double *b, int *ldb,
+                              double *beta, double *c, int *ldc);
+
+/* Installs the GEMM routines used by every kernel. Called once, at import. */
+void pydl_set_blas(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm);
+
+/* ---- network description ------------------------------------------------------------ */
+typedef struct {
+    int n_layers;          /* L >= 1 */
+    const int *dims;       /* n[0..L]: n[0] = n_x, n[L] = number of outputs */
+    const int *act;        /* act[l-1]: pydl_activation of layer l = 1..L */
+    double leaky_slope;    /* slope of leaky relu for z <= 0 (>= 0) */
+} pydl_net;
+
+/* Number of parameters: sum over l of n[l]*n[l-1] + n[l]. Layout of theta: for l = 1..L,
+ * W[l] (n[l], n[l-1]) row-major, then b[l] (n[l]). */
+ptrdiff_t pydl_n_params(const pydl_net *net);
+
+/* Elements of the typed workspace that forward/gradient/train need for batches of up to
+ * max_batch examples with n_threads threads. */
+ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch, int n_threads);
+
+/* ---- optimizers and the learning rate ----------------------------------------------- */
+typedef enum {
+    PYDL_OPT_GD = 0,       /* theta -= lr * g */
+    PYDL_OPT_MOMENTUM = 1, /* v = b1 v + (1-b1) g;        theta -= lr * v */
+    PYDL_OPT_RMSPROP = 2,  /* s = b2 s + (1-b2) g^2;      theta -= lr * g / (sqrt(s) + eps) */
+    PYDL_OPT_ADAM = 3      /* both, bias-corrected by 1 - b^t; theta -= lr * vh / (sqrt(sh) + eps) */
+} pydl_optimizer_kind;
+
+typedef struct {
+    int kind;              /* pydl_optimizer_kind */
+    double beta1;          /* momentum / Adam first moment (Momentum's beta) */
+    double beta2;          /* RMSprop's beta / Adam second moment */
+    double epsilon;
+    int64_t t;             /* updates applied so far; the next update is number t + 1 */
+} pydl_optimizer;
+
+/* ---- a training run: one call trains whole epochs ------------------------------------ */
+typedef int (*pydl_stop_hook)(void *ctx);   /* nonzero: stop now */
+
+typedef struct {
+    const pydl_net *net;
+    int n_threads;         /* >= 1 */
+    int batch_size;        /* 1..m */
+    int shuffle;           /* permute the examples each epoch (seeded) */
+    uint64_t seed;
+    double l2, l1;         /* regularization strengths (lambda), weights only */
+    pydl_optimizer *opt;   /* t is advanced by each update */
+    double lr_step_k;      /* > 0: per-step decay lr_t = lr * k / sqrt(t) */
+    pydl_stop_hook stop;   /* may be NULL */
+    void *stop_ctx;
+    int64_t check_every;   /* call stop() every this many steps */
+} pydl_train;
+
+/* ---- typed entry points -------------------------------------------------------------- */
+#define PYDL_DECLARE(T, SFX)                                                                 \
+/* A[L] for m examples: X (m, n0) C-contiguous -> out (m, n[L]). */                           \
+int pydl_forward_##SFX(const pydl_net *net, int n_threads, int m, const T *theta,            \
+                       const T *X, T *out, T *work);                                         \
+/* Cost (with the regularization terms) and, if grad is not NULL, its gradient over theta,  \
+ * for m examples, full batch. Y is (m, n[L]) for sigmoid/linear outputs, labels (m,)      \
+ * for softmax; the other is NULL. */                                                        \
+int pydl_cost_grad_##SFX(const pydl_net *net, int n_threads, int m, const T *theta,          \
+                         const T *X, const T *Y, const int32_t *labels, double l2,           \
+                         double l1, double *cost, T *grad, T *work);                         \
+/* Applies one optimizer update theta -= ... from grad (length P); v, s: state (may be      \
+ * NULL when the optimizer does not use it). Advances opt->t. */                             \
+void pydl_update_##SFX(const pydl_optimizer *opt_in, int64_t t, double lr, ptrdiff_t P,      \
+                       T *theta, const T *grad, T *v, T *s, int n_threads);                 \
+/* Trains epochs [epoch0, epoch0 + n_epochs) with learning rates lr[0..n_epochs).           \
+ * cost_out[e] receives the epoch's cost (sum over batches of m_b * J_b, divided by m).     \
+ * *epochs_done receives the number of completed epochs; on PYDL_ERR_INTERRUPTED the       \
+ * parameters are those after the last completed step. perm: int32 workspace of m. */      \
+int pydl_train_##SFX(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X,          \
+                     const T *Y, const int32_t *labels, int64_t epoch0, int n_epochs,        \
+                     const double *lr, double *cost_out, int *epochs_done, int32_t *perm,     \
+                     T *work);
+
+PYDL_DECLARE(float, f32)
+PYDL_DECLARE(double, f64)
+#undef PYDL_DECLARE
+
+/* ---- utilities ----------------------------------------------------------------------- */
+/* Philox4x32-10: out = block(counter, key). */
+void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+/* The seeded permutation of 0..m-1 used for epoch `epoch` (Fisher-Yates on Philox). */
+void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm);
+/* 1 if compiled with OpenMP. */
+int pydl_openmp_enabled(void);
+/* Threads OpenMP would use by default (1 without OpenMP). */
+int pydl_max_threads(void);
+/* The threads a step of mb examples actually uses out of n_threads: 1 when the step is
+ * too small for a parallel region to pay. */
+int pydl_effective_threads(int n_threads, const pydl_net *net, int mb);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PYDL_H */

@@ -1,0 +1,21 @@
+"""pydl: dense feed-forward neural networks on the CPU, trained in compiled code.
+
+The course's material -- logistic regression, shallow and deep networks, cross-entropy,
+vectorized forward and backward propagation, initialization, regularization, mini-batch
+gradient descent, momentum, RMSprop, Adam, learning-rate decay -- with the hot loops in C
+(OpenMP, scipy's BLAS) behind a small NumPy API.
+"""
+from pydl import datasets
+from pydl._core import openmp_enabled
+from pydl._version import __version__
+from pydl.history import History
+from pydl.network import Network
+from pydl.optimizers import Adam, GradientDescent, Momentum, Optimizer, RMSprop
+from pydl.schedules import (Constant, ExponentialDecay, InverseDecay, Schedule, SqrtEpochDecay,
+                            SqrtStepDecay, StaircaseDecay, ewa)
+
+__all__ = [
+    "Adam", "Constant", "ExponentialDecay", "GradientDescent", "History", "InverseDecay",
+    "Momentum", "Network", "Optimizer", "RMSprop", "Schedule", "SqrtEpochDecay",
+    "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "ewa", "openmp_enabled",
+]

@@ -1,0 +1,441 @@
+# cython: language_level=3, cdivision=True
+# cython: initializedcheck=False, autotestdict=False
+"""The one door to pydl's C core.
+
+Every array is checked here, by name (dtype, shape, C-contiguity, writability, finiteness
+where it matters), before a pointer reaches C; the GIL is released around every C call and
+C status codes become Python exceptions. Nothing here decides *what* to compute: that is
+the Python layer's job (pydl/network.py).
+"""
+import numpy as np
+
+cimport cython
+cimport numpy as cnp
+from cpython.exc cimport PyErr_CheckSignals
+from libc.math cimport isfinite
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from scipy.linalg.cython_blas cimport dgemm, sgemm
+
+from pydl._csrc cimport *
+
+cnp.import_array()
+
+# scipy's own BLAS does the matrix products: hand its ?gemm to C once, at import.
+pydl_set_blas(<pydl_sgemm_fn>sgemm, <pydl_dgemm_fn>dgemm)
+
+ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
+OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
+OPTIMIZERS = {"gd": 0, "momentum": 1, "rmsprop": 2, "adam": 3}
+_INT_MAX = 2**31 - 1
+
+
+# ---- checks ----------------------------------------------------------------------------
+
+def check_array(a, str name, dtype, shape, bint writable=False):
+    """Raise TypeError/ValueError naming `name` unless `a` is a C-contiguous ndarray of
+    `dtype` and `shape` (None in shape: any size), writable if asked."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
+    if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
+        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        raise ValueError(f"{name} must have shape {want}, got {a.shape}")
+    if not a.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous")
+    if writable and not a.flags.writeable:
+        raise ValueError(f"{name} must be writable")
+
+
+ctypedef fused floating:
+    float
+    double
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef bint _finite(const floating[::1] a) noexcept nogil:
+    cdef Py_ssize_t i
+    cdef bint ok = True
+    for i in range(a.shape[0]):
+        ok &= isfinite(a[i])  # no early exit: the loop vectorizes
+    return ok
+
+
+def check_finite(a, str name):
+    """Raise ValueError naming `name` if the float array `a` holds NaN or inf."""
+    flat = a.reshape(-1)
+    cdef bint ok
+    if a.dtype == np.float32:
+        ok = _finite[float](flat)
+    else:
+        ok = _finite[double](flat)
+    if not ok:
+        raise ValueError(f"{name} contains NaN or infinity")
+
+
+@cython.boundscheck(False)
+@cython.wraparound(False)
+cdef int _check_labels(const int32_t[::1] y, int n_classes) noexcept nogil:
+    cdef Py_ssize_t i
+    for i in range(y.shape[0]):
+        if y[i] < 0 or y[i] >= n_classes:
+            return 0
+    return 1
+
+
+# ---- the architecture ---------------------------------------------------------------------
+
+cdef class Architecture:
+    """Layer sizes and activations as the C core reads them (validated once, immutable)."""
+    cdef pydl_net net
+    cdef readonly object dims
+    cdef readonly object activations
+    cdef object _act_codes
+    cdef readonly double leaky_slope
+
+    def __cinit__(self, dims, activations, double leaky_slope=0.01):
+        dims = list(dims)
+        activations = list(activations)
+        if len(dims) < 2:
+            raise ValueError(f"layer_dims must have at least 2 entries [n_x, ..., n_L], got {dims}")
+        for d in dims:
+            if isinstance(d, bool) or not isinstance(d, (int, np.integer)) or not 0 < d <= _INT_MAX:
+                raise ValueError(f"layer_dims must hold positive integers, got {dims}")
+        if len(activations) != len(dims) - 1:
+            raise ValueError(f"activations must name one activation per layer "
+                             f"({len(dims) - 1}), got {len(activations)}")
+        for i, a in enumerate(activations):
+            if a not in ACTIVATIONS:
+                raise ValueError(f"unknown activation {a!r} for layer {i + 1}; "
+                                 f"expected one of {sorted(ACTIVATIONS)}")
+            if a == "softmax" and i != len(activations) - 1:
+                raise ValueError(f"softmax is an output activation; layer {i + 1} is hidden")
+        if activations[-1] not in OUTPUT_ACTIVATIONS:
+            raise ValueError(f"the output activation must be one of {OUTPUT_ACTIVATIONS} "
+                             f"(it decides the cost), got {activations[-1]!r}")
+        if activations[-1] == "softmax" and dims[-1] < 2:
+            raise ValueError("a softmax output needs at least 2 units")
+        if not (isfinite(leaky_slope) and leaky_slope >= 0):
+            raise ValueError(f"leaky_slope must be a finite number >= 0, got {leaky_slope}")
+        self.dims = np.array(dims, dtype=np.intc)
+        self.dims.flags.writeable = False
+        self.activations = tuple(activations)
+        self._act_codes = np.array([ACTIVATIONS[a] for a in activations], dtype=np.intc)
+        self.leaky_slope = leaky_slope
+        self.net.n_layers = len(dims) - 1
+        self.net.dims = <const int *>cnp.PyArray_DATA(self.dims)
+        self.net.act = <const int *>cnp.PyArray_DATA(self._act_codes)
+        self.net.leaky_slope = leaky_slope
+
+    @property
+    def n_params(self):
+        return pydl_n_params(&self.net)
+
+    def workspace(self, dtype, int max_batch):
+        """The scratch array forward/cost_grad/train need for batches of up to max_batch."""
+        return np.empty(pydl_workspace_size(&self.net, max_batch, 1), dtype=dtype)
+
+    def effective_threads(self, int n_threads, int batch):
+        """Threads a step of `batch` examples uses (1 when too small to share)."""
+        return pydl_effective_threads(n_threads, &self.net, batch)
+
+
+cdef inline void *_ptr(a):
+    return cnp.PyArray_DATA(<cnp.ndarray>a) if a is not None else NULL
+
+
+cdef _check_common(Architecture arch, theta, X, work, int batch):
+    """theta (P,) float32/float64; X (m, n0) of the same dtype; work large enough."""
+    if not isinstance(theta, np.ndarray) or theta.dtype not in (np.float32, np.float64):
+        raise TypeError("theta must be a float32 or float64 numpy.ndarray")
+    dtype = theta.dtype
+    check_array(theta, "theta", dtype, (arch.n_params,))
+    check_array(X, "X", dtype, (None, arch.dims[0]))
+    if X.shape[0] < 1:
+        raise ValueError("X must hold at least one example")
+    if X.shape[0] > _INT_MAX:
+        raise ValueError(f"X has too many examples ({X.shape[0]} > {_INT_MAX})")
+    check_array(work, "work", dtype, (None,), writable=True)
+    if work.shape[0] < pydl_workspace_size(&arch.net, batch, 1):
+        raise ValueError("work is too small for this batch size")
+    return dtype
+
+
+cdef _check_targets(Architecture arch, dtype, int m, Y, labels):
+    n_out = arch.dims[-1]
+    if arch.activations[-1] == "softmax":
+        if Y is not None:
+            raise ValueError("a softmax output takes integer labels, not Y")
+        check_array(labels, "labels", np.int32, (m,))
+        if not _check_labels(labels, n_out):
+            raise ValueError(f"labels must be integers in [0, {n_out - 1}]")
+    else:
+        if labels is not None:
+            raise ValueError(f"a {arch.activations[-1]} output takes Y, not labels")
+        check_array(Y, "Y", dtype, (m, n_out))
+        check_finite(Y, "Y")
+
+
+# ---- entry points ---------------------------------------------------------------------------
+
+def forward(Architecture arch, theta, X, out, work, int n_threads=1):
+    """out (m, n_L) := A[L] of the network with parameters theta on X (m, n_x)."""
+    dtype = _check_common(arch, theta, X, work, X.shape[0])
+    cdef int m = X.shape[0]
+    check_array(out, "out", dtype, (m, arch.dims[-1]), writable=True)
+    check_finite(X, "X")
+    cdef void *pt = _ptr(theta)
+    cdef void *px = _ptr(X)
+    cdef void *po = _ptr(out)
+    cdef void *pw = _ptr(work)
+    cdef int status
+    cdef bint f32 = dtype == np.float32
+    with nogil:
+        if f32:
+            status = pydl_forward_f32(&arch.net, n_threads, m, <float *>pt, <float *>px,
+                                      <float *>po, <float *>pw)
+        else:
+            status = pydl_forward_f64(&arch.net, n_threads, m, <double *>pt, <double *>px,
+                                      <double *>po, <double *>pw)
+    _raise_for(status)
+    return out
+
+
+def cost_grad(Architecture arch, theta, X, Y, labels, double l2, double l1, grad, work,
+              int n_threads=1):
+    """The cost J (with the L2/L1 terms) on (X, Y or labels); grad (P,) := dJ/dtheta
+    unless grad is None. Returns J (inf or nan when the network overflows)."""
+    dtype = _check_common(arch, theta, X, work, X.shape[0])
+    cdef int m = X.shape[0]
+    check_finite(X, "X")
+    _check_targets(arch, dtype, m, Y, labels)
+    if grad is not None:
+        check_array(grad, "grad", dtype, (arch.n_params,), writable=True)
+    if not (isfinite(l2) and l2 >= 0) or not (isfinite(l1) and l1 >= 0):
+        raise ValueError(f"l2 and l1 must be finite and >= 0, got l2={l2}, l1={l1}")
+    cdef void *pt = _ptr(theta)
+    cdef void *px = _ptr(X)
+    cdef void *py = _ptr(Y)
+    cdef int32_t *pl = <int32_t *>_ptr(labels)
+    cdef void *pg = _ptr(grad)
+    cdef void *pw = _ptr(work)
+    cdef double cost = 0
+    cdef int status
+    cdef bint f32 = dtype == np.float32
+    with nogil:
+        if f32:
+            status = pydl_cost_grad_f32(&arch.net, n_threads, m, <float *>pt, <float *>px,
+                                        <float *>py, pl, l2, l1, &cost, <float *>pg, <float *>pw)
+        else:
+            status = pydl_cost_grad_f64(&arch.net, n_threads, m, <double *>pt, <double *>px,
+                                        <double *>py, pl, l2, l1, &cost, <double *>pg,
+                                        <double *>pw)
+    if status != PYDL_ERR_NONFINITE:
+        _raise_for(status)
+    return cost
+
+
+cdef int _fill_optimizer(pydl_optimizer *o, str kind, double beta1, double beta2,
+                         double epsilon, int64_t t) except -1:
+    if kind not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer kind {kind!r}; expected one of {sorted(OPTIMIZERS)}")
+    for name, value in (("beta1", beta1), ("beta2", beta2)):
+        if not (0 <= value < 1):
+            raise ValueError(f"{name} must be in [0, 1), got {value}")
+    if not (isfinite(epsilon) and epsilon > 0):
+        raise ValueError(f"epsilon must be a finite number > 0, got {epsilon}")
+    if t < 0:
+        raise ValueError(f"t must be >= 0, got {t}")
+    o.kind = OPTIMIZERS[kind]
+    o.beta1 = beta1
+    o.beta2 = beta2
+    o.epsilon = epsilon
+    o.t = t
+    return 0
+
+
+cdef _check_state(str kind, theta, v, s):
+    P = theta.shape[0]
+    if kind in ("momentum", "adam"):
+        check_array(v, "v", theta.dtype, (P,), writable=True)
+    if kind in ("rmsprop", "adam"):
+        check_array(s, "s", theta.dtype, (P,), writable=True)
+
+
+def update(str kind, double beta1, double beta2, double epsilon, int64_t t, double lr,
+           theta, grad, v, s, int n_threads=1):
+    """Applies update number t (>= 1) of the optimizer `kind` to theta in place."""
+    if not isinstance(theta, np.ndarray) or theta.dtype not in (np.float32, np.float64):
+        raise TypeError("theta must be a float32 or float64 numpy.ndarray")
+    check_array(theta, "theta", theta.dtype, (None,), writable=True)
+    check_array(grad, "grad", theta.dtype, (theta.shape[0],))
+    check_finite(grad, "grad")
+    _check_state(kind, theta, v, s)
+    if not (isfinite(lr) and lr > 0):
+        raise ValueError(f"learning_rate must be a finite number > 0, got {lr}")
+    if t < 1:
+        raise ValueError(f"t must be >= 1 (updates count from 1), got {t}")
+    cdef pydl_optimizer o
+    _fill_optimizer(&o, kind, beta1, beta2, epsilon, t - 1)
+    cdef Py_ssize_t P = theta.shape[0]
+    cdef void *pt = _ptr(theta)
+    cdef void *pg = _ptr(grad)
+    cdef void *pv = _ptr(v)
+    cdef void *ps = _ptr(s)
+    cdef bint f32 = theta.dtype == np.float32
+    with nogil:
+        if f32:
+            pydl_update_f32(&o, t, lr, P, <float *>pt, <float *>pg, <float *>pv, <float *>ps,
+                            n_threads)
+        else:
+            pydl_update_f64(&o, t, lr, P, <double *>pt, <double *>pg, <double *>pv,
+                            <double *>ps, n_threads)
+
+
+cdef int _stop_hook(void *ctx) noexcept nogil:
+    """Called by the C loop every few milliseconds: lets Python run its signal handlers."""
+    with gil:
+        try:
+            PyErr_CheckSignals()
+        except BaseException as exc:
+            (<list>ctx).append(exc)
+            return 1
+    return 0
+
+
+def train(Architecture arch, theta, v, s, X, Y, labels, *, str optimizer, double beta1,
+          double beta2, double epsilon, progress, lrs, costs, int64_t epoch0,
+          int batch_size, bint shuffle, uint64_t seed, double l2, double l1,
+          double lr_step_k, int n_threads, work, perm):
+    """Trains len(lrs) epochs in one C call, the GIL released.
+
+    progress: int64 array [t, epochs_done]; t (updates applied so far) is read, and both
+    are written back however the call ends, so an interrupted run keeps its count.
+    costs[:epochs_done] receive the epochs' costs. Raises KeyboardInterrupt (or whatever a
+    signal handler raised) with the parameters left after the last completed step, and
+    FloatingPointError when a batch cost stops being finite (before that batch's update).
+    """
+    dtype = _check_common(arch, theta, X, work, batch_size)
+    check_array(theta, "theta", dtype, (arch.n_params,), writable=True)
+    cdef int m = X.shape[0]
+    if not 1 <= batch_size <= m:
+        raise ValueError(f"batch_size must be in [1, {m}], got {batch_size}")
+    check_finite(X, "X")
+    _check_targets(arch, dtype, m, Y, labels)
+    _check_state(optimizer, theta, v, s)
+    check_array(lrs, "lrs", np.float64, (None,))
+    cdef int n_epochs = lrs.shape[0]
+    if n_epochs and not (np.isfinite(lrs).all() and (lrs > 0).all()):
+        raise ValueError("learning rates must be finite and > 0")
+    check_array(costs, "costs", np.float64, (n_epochs,), writable=True)
+    check_array(perm, "perm", np.int32, (m,), writable=True)
+    if not (isfinite(l2) and l2 >= 0) or not (isfinite(l1) and l1 >= 0):
+        raise ValueError(f"l2 and l1 must be finite and >= 0, got l2={l2}, l1={l1}")
+    if not (isfinite(lr_step_k) and lr_step_k >= 0):
+        raise ValueError(f"lr_step_k must be finite and >= 0, got {lr_step_k}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    check_array(progress, "progress", np.int64, (2,), writable=True)
+
+    cdef pydl_optimizer o
+    _fill_optimizer(&o, optimizer, beta1, beta2, epsilon, progress[0])
+    raised = []
+    cdef pydl_train tr
+    tr.net = &arch.net
+    tr.n_threads = n_threads
+    tr.batch_size = batch_size
+    tr.shuffle = shuffle
+    tr.seed = seed
+    tr.l2 = l2
+    tr.l1 = l1
+    tr.opt = &o
+    tr.lr_step_k = lr_step_k
+    tr.stop = _stop_hook
+    tr.stop_ctx = <void *>raised
+    # ask Python about signals every ~2 ms of work at a pessimistic 1 GFLOP/s
+    macs = batch_size * sum(int(a) * int(b) for a, b in zip(arch.dims[:-1], arch.dims[1:]))
+    tr.check_every = max(1, int(2e6 // (6 * macs + 1)))
+
+    cdef void *pt = _ptr(theta)
+    cdef void *pv = _ptr(v)
+    cdef void *ps = _ptr(s)
+    cdef void *px = _ptr(X)
+    cdef void *py = _ptr(Y)
+    cdef int32_t *pl = <int32_t *>_ptr(labels)
+    cdef double *plr = <double *>_ptr(lrs)
+    cdef double *pc = <double *>_ptr(costs)
+    cdef int32_t *pp = <int32_t *>_ptr(perm)
+    cdef void *pw = _ptr(work)
+    cdef int done = 0
+    cdef int status
+    cdef bint f32 = dtype == np.float32
+    with nogil:
+        if f32:
+            status = pydl_train_f32(&tr, m, <float *>pt, <float *>pv, <float *>ps,
+                                    <float *>px, <float *>py, pl, epoch0, n_epochs, plr, pc,
+                                    &done, pp, <float *>pw)
+        else:
+            status = pydl_train_f64(&tr, m, <double *>pt, <double *>pv, <double *>ps,
+                                    <double *>px, <double *>py, pl, epoch0, n_epochs, plr, pc,
+                                    &done, pp, <double *>pw)
+    progress[0] = o.t
+    progress[1] = done
+    if status == PYDL_ERR_INTERRUPTED:
+        raise raised[0]
+    if status == PYDL_ERR_NONFINITE:
+        raise FloatingPointError(
+            f"the cost became NaN or infinite in epoch {epoch0 + done} (after {o.t} updates); "
+            "the parameters are left as before that batch")
+    _raise_for(status)
+
+
+# ---- utilities ----------------------------------------------------------------------------
+
+cdef _raise_for(int status):
+    if status == PYDL_OK:
+        return
+    if status == PYDL_ERR_NO_BLAS:
+        raise RuntimeError("pydl's BLAS routines were not installed")
+    if status == PYDL_ERR_NONFINITE:
+        raise FloatingPointError("the cost is NaN or infinite")
+    raise RuntimeError(f"pydl C core returned status {status}")
+
+
+def philox4x32(counter, key):
+    """Philox4x32-10 block for a counter of 4 and a key of 2 uint32 words."""
+    cdef uint32_t c[4]
+    cdef uint32_t k[2]
+    cdef uint32_t out[4]
+    counter = [int(x) for x in counter]
+    key = [int(x) for x in key]
+    if len(counter) != 4 or len(key) != 2:
+        raise ValueError("counter must have 4 words and key 2")
+    for x in counter + key:
+        if not 0 <= x < 2**32:
+            raise ValueError(f"counter and key words must be uint32, got {x}")
+    for i in range(4):
+        c[i] = counter[i]
+    for i in range(2):
+        k[i] = key[i]
+    pydl_philox4x32(c, k, out)
+    return np.array([out[0], out[1], out[2], out[3]], dtype=np.uint32)
+
+
+def permutation(uint64_t seed, int64_t epoch, int m):
+    """The permutation of range(m) that training uses in epoch `epoch` with `seed`."""
+    if m < 0:
+        raise ValueError(f"m must be >= 0, got {m}")
+    perm = np.empty(m, dtype=np.int32)
+    pydl_permutation(seed, epoch, m, <int32_t *>cnp.PyArray_DATA(perm))
+    return perm
+
+
+def openmp_enabled():
+    """True when the C core was compiled with OpenMP."""
+    return bool(pydl_openmp_enabled())
+
+
+def max_threads():
+    """OpenMP's current default thread count for the calling thread (1 without OpenMP)."""
+    return pydl_max_threads()

@@ -1,0 +1,77 @@
+# Declarations of the C core (csrc/pydl.h) for the Cython door, and nothing else.
+from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+
+cdef extern from "pydl.h" nogil:
+    enum:
+        PYDL_OK
+        PYDL_ERR_NO_BLAS
+        PYDL_ERR_NONFINITE
+        PYDL_ERR_INTERRUPTED
+        PYDL_ERR_ARGUMENT
+
+    ctypedef void (*pydl_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *,
+                                   int *, float *, int *, float *, float *, int *) noexcept nogil
+    ctypedef void (*pydl_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *,
+                                   int *, double *, int *, double *, double *, int *) noexcept nogil
+    void pydl_set_blas(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
+
+    ctypedef struct pydl_net:
+        int n_layers
+        const int *dims
+        const int *act
+        double leaky_slope
+
+    Py_ssize_t pydl_n_params(const pydl_net *net)
+    Py_ssize_t pydl_workspace_size(const pydl_net *net, int max_batch, int n_threads)
+
+    ctypedef struct pydl_optimizer:
+        int kind
+        double beta1
+        double beta2
+        double epsilon
+        int64_t t
+
+    ctypedef int (*pydl_stop_hook)(void *ctx) noexcept nogil
+
+    ctypedef struct pydl_train:
+        const pydl_net *net
+        int n_threads
+        int batch_size
+        int shuffle
+        uint64_t seed
+        double l2
+        double l1
+        pydl_optimizer *opt
+        double lr_step_k
+        pydl_stop_hook stop
+        void *stop_ctx
+        int64_t check_every
+
+    int pydl_forward_f32(const pydl_net *net, int n_threads, int m, const float *theta,
+                         const float *X, float *out, float *work)
+    int pydl_forward_f64(const pydl_net *net, int n_threads, int m, const double *theta,
+                         const double *X, double *out, double *work)
+    int pydl_cost_grad_f32(const pydl_net *net, int n_threads, int m, const float *theta,
+                           const float *X, const float *Y, const int32_t *labels, double l2,
+                           double l1, double *cost, float *grad, float *work)
+    int pydl_cost_grad_f64(const pydl_net *net, int n_threads, int m, const double *theta,
+                           const double *X, const double *Y, const int32_t *labels, double l2,
+                           double l1, double *cost, double *grad, double *work)
+    void pydl_update_f32(const pydl_optimizer *opt, int64_t t, double lr, Py_ssize_t P,
+                         float *theta, const float *grad, float *v, float *s, int n_threads)
+    void pydl_update_f64(const pydl_optimizer *opt, int64_t t, double lr, Py_ssize_t P,
+                         double *theta, const double *grad, double *v, double *s, int n_threads)
+    int pydl_train_f32(const pydl_train *tr, int m, float *theta, float *v, float *s,
+                       const float *X, const float *Y, const int32_t *labels, int64_t epoch0,
+                       int n_epochs, const double *lr, double *cost_out, int *epochs_done,
+                       int32_t *perm, float *work)
+    int pydl_train_f64(const pydl_train *tr, int m, double *theta, double *v, double *s,
+                       const double *X, const double *Y, const int32_t *labels, int64_t epoch0,
+                       int n_epochs, const double *lr, double *cost_out, int *epochs_done,
+                       int32_t *perm, double *work)
+
+    void pydl_philox4x32(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
+    void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
+    int pydl_openmp_enabled()
+    int pydl_max_threads()
+    int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)

@@ -1,0 +1,72 @@
+"""Thread counts and the one-pool rule (DESIGN.md decision 7).
+
+Inside a training step pydl runs its own OpenMP threads and calls scipy's BLAS *sequentially*
+from each of them; BLAS's own thread pool must then be held at one thread, or the two pools
+alternate and cost 20-50x. `sequential_blas` does that for the duration of a call, counted so
+that several pydl calls in several Python threads share one limit.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+
+from pydl import _core
+
+_in_forked_child = False
+
+
+def _after_fork_in_child() -> None:
+    # libgomp is not fork-safe (GCC bug 60035): a child's first parallel region would hang.
+    global _in_forked_child
+    _in_forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def resolve_n_threads(n_threads: int | None) -> int:
+    """Threads to use: None means all usable (OpenMP's default for this thread, which honours
+    OMP_NUM_THREADS and threadpoolctl); a negative value counts back from that (-1 = all)."""
+    if _in_forked_child:
+        return 1
+    usable = _core.max_threads()
+    if n_threads is None:
+        return usable
+    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads == 0:
+        raise ValueError(f"n_threads must be None or a nonzero integer, got {n_threads!r}")
+    if n_threads < 0:
+        return max(1, usable + 1 + n_threads)
+    return n_threads
+
+
+_lock = threading.Lock()
+_depth = 0
+_limiter = None
+_controller = None
+
+
+@contextlib.contextmanager
+def sequential_blas(needed: bool = True):
+    """Hold scipy's (and numpy's) BLAS at one thread while pydl's OpenMP threads call it."""
+    global _depth, _limiter, _controller
+    if not needed or not _core.openmp_enabled():
+        yield
+        return
+    with _lock:
+        if _depth == 0:
+            if _controller is None:
+                from threadpoolctl import ThreadpoolController
+
+                _controller = ThreadpoolController()
+            _limiter = _controller.limit(limits=1, user_api="blas")
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                _limiter.restore_original_limits()
+                _limiter = None

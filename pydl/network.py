@@ -1,0 +1,437 @@
+"""pydl.Network: a dense L-layer network whose parameters live in one flat vector.
+
+The course's notation throughout: ``layer_dims = [n_x, n_1, ..., n_L]``, ``W[l]`` of shape
+``(n[l], n[l-1])``, ``b[l]`` of shape ``(n[l], 1)``. The public API takes X of shape
+``(n_samples, n_features)``; read column-major, that buffer *is* the course's ``X`` of shape
+``(n_x, m)``, so the C core runs the course's equations without copying (DESIGN.md).
+"""
+from __future__ import annotations
+
+import sys
+import time
+import warnings
+
+import numpy as np
+
+from pydl import _core
+from pydl._checks import as_float_matrix, as_targets, check_scalar
+from pydl._threads import resolve_n_threads, sequential_blas
+from pydl.history import History
+from pydl.optimizers import GradientDescent, Optimizer
+from pydl.schedules import Constant, Schedule, ewa
+
+INITIALIZERS = ("zeros", "random", "xavier", "xavier_avg", "he")
+DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+# forward/cost work on chunks of at most this many workspace elements (bounded memory)
+_CHUNK_ELEMENTS = 1 << 23
+
+
+def _init_std(init, n_prev, n_cur, scale):
+    """Standard deviation of W[l] for each initializer (the course's formulas)."""
+    return {
+        "zeros": 0.0,
+        "random": scale,                               # randn * 0.01
+        "xavier": np.sqrt(1.0 / n_prev),               # tanh
+        "xavier_avg": np.sqrt(2.0 / (n_prev + n_cur)),
+        "he": np.sqrt(2.0 / n_prev),                   # relu
+    }[init]
+
+
+class Network:
+    """A dense feed-forward network, trained in compiled code.
+
+    Parameters
+    ----------
+    layer_dims : sequence of int
+        ``[n_x, n_1, ..., n_L]``: input size, hidden sizes, output size. Logistic regression
+        is ``[n_x, 1]``.
+    hidden_activation : {"relu", "leaky_relu", "tanh", "sigmoid", "linear"}, default "relu"
+    output_activation : {"sigmoid", "softmax", "linear"}, default "sigmoid"
+        Decides the cost: binary cross-entropy (0/1 labels, one or several independent
+        outputs), categorical cross-entropy (integer class labels) or squared error
+        ``J = 1/(2m) sum (a - y)^2``. In all three ``dZ[L] = A[L] - Y``.
+    activations : sequence of str, optional
+        One activation per layer ``1..L``; overrides the two arguments above.
+    init : {"zeros", "random", "xavier", "xavier_avg", "he"}, default "he"
+        Weights ``~ N(0, std^2)`` with std ``init_scale`` (random, 0.01 as the course),
+        ``sqrt(1/n[l-1])`` (xavier), ``sqrt(2/(n[l-1]+n[l]))`` (xavier_avg) or
+        ``sqrt(2/n[l-1])`` (he); biases start at zero.
+    dtype : {"float32", "float64"}, default "float32"
+    seed : int, optional
+        Seeds the initialization and the training randomness (shuffling): the same seed gives
+        bitwise-identical training, whatever the number of threads.
+    leaky_slope : float, default 0.01
+        Slope of leaky relu for z <= 0.
+    init_scale : float, default 0.01
+        Standard deviation of the "random" initializer.
+    n_threads : int, optional
+        Threads for this network's C calls; None means all usable cores (OpenMP's default,
+        which honours OMP_NUM_THREADS and threadpoolctl), -1 all, -2 all but one.
+    """
+
+    def __init__(self, layer_dims, hidden_activation="relu", output_activation="sigmoid",
+                 activations=None, init="he", dtype="float32", seed=None, *,
+                 leaky_slope=0.01, init_scale=0.01, n_threads=None):
+        try:
+            dims = [d for d in layer_dims]
+        except TypeError:
+            raise TypeError(f"layer_dims must be a sequence of ints, got {layer_dims!r}") from None
+        if activations is None:
+            activations = [hidden_activation] * (len(dims) - 2) + [output_activation]
+        leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
+        self._arch = _core.Architecture(dims, activations, leaky_slope)
+        try:
+            dtype = np.dtype(dtype)
+        except TypeError:
+            dtype = None
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        if init not in INITIALIZERS:
+            raise ValueError(f"unknown init {init!r}; expected one of {INITIALIZERS}")
+        init_scale = check_scalar(init_scale, "init_scale", low=0, low_open=True)
+        if seed is not None:
+            seed = check_scalar(seed, "seed", integer=True, low=0)
+        resolve_n_threads(n_threads)  # validate now, resolve at each call
+        self.n_threads = n_threads
+        self.init = init
+        self.seed = seed
+
+        rng = np.random.default_rng(seed)
+        self._train_seed = int(rng.integers(0, 2**63))
+        self._theta = np.zeros(self._arch.n_params, dtype=dtype)
+        self._params = self._views(self._theta, "")
+        for l in range(1, self.n_layers + 1):
+            W = self._params[f"W{l}"]
+            std = _init_std(init, dims[l - 1], dims[l], init_scale)
+            if std:
+                W[...] = rng.standard_normal(W.shape) * std
+        if init == "zeros" and self.n_layers > 1:
+            warnings.warn("init='zeros': every hidden unit of a layer computes the same "
+                          "function and gets the same gradient, so they stay symmetric; "
+                          "use a random initializer ('he', 'xavier', 'random')",
+                          RuntimeWarning, stacklevel=2)
+        self.epochs_trained = 0
+        self.optimizer = None
+
+    # ---- description ----------------------------------------------------------------
+
+    @property
+    def layer_dims(self):
+        """``[n_x, n_1, ..., n_L]``"""
+        return [int(d) for d in self._arch.dims]
+
+    @property
+    def activations(self):
+        """The activation of each layer 1..L."""
+        return list(self._arch.activations)
+
+    @property
+    def n_layers(self):
+        """L, the number of layers with parameters."""
+        return len(self._arch.dims) - 1
+
+    @property
+    def output_activation(self):
+        return self._arch.activations[-1]
+
+    @property
+    def leaky_slope(self):
+        return self._arch.leaky_slope
+
+    @property
+    def dtype(self):
+        return self._theta.dtype
+
+    def __repr__(self):
+        return (f"Network(layer_dims={self.layer_dims}, activations={self.activations}, "
+                f"dtype='{self.dtype.name}')")
+
+    # ---- parameters -----------------------------------------------------------------
+
+    def _views(self, flat, prefix):
+        """Dict of (n[l], n[l-1]) and (n[l], 1) views into a flat vector laid out like theta."""
+        views, off, dims = {}, 0, self.layer_dims
+        for l in range(1, len(dims)):
+            n, n_prev = dims[l], dims[l - 1]
+            views[f"{prefix}W{l}"] = flat[off:off + n * n_prev].reshape(n, n_prev)
+            off += n * n_prev
+            views[f"{prefix}b{l}"] = flat[off:off + n].reshape(n, 1)
+            off += n
+        return views
+
+    @property
+    def theta(self):
+        """All parameters as one flat vector: for l = 1..L, W[l] (row-major) then b[l]."""
+        return self._theta
+
+    @theta.setter
+    def theta(self, value):
+        value = np.asarray(value)
+        if value.shape != self._theta.shape:
+            raise ValueError(f"theta must have shape {self._theta.shape}, got {value.shape}")
+        if value.dtype.kind not in "biuf" or not np.isfinite(value).all():
+            raise ValueError("theta must hold finite real numbers")
+        self._theta[...] = value  # in place: the views in `parameters` stay valid
+
+    @property
+    def parameters(self):
+        """``{"W1": ..., "b1": ..., ..., "WL": ..., "bL": ...}``: writable views into `theta`."""
+        return dict(self._params)
+
+    def _flatten_gradients(self, grads):
+        """The flat vector (theta's layout) of a dict with keys dW1, db1, ..., dWL, dbL."""
+        flat = np.empty_like(self._theta)
+        for key, view in self._views(flat, "d").items():
+            if key not in grads:
+                raise ValueError(f"grads is missing {key!r}")
+            g = np.asarray(grads[key])
+            if g.shape != view.shape:
+                raise ValueError(f"grads[{key!r}] must have shape {view.shape}, got {g.shape}")
+            view[...] = g
+        if not np.isfinite(flat).all():
+            raise ValueError("grads contain NaN or infinity")
+        return flat
+
+    # ---- inference ------------------------------------------------------------------
+
+    def _threads(self, n_threads):
+        return resolve_n_threads(self.n_threads if n_threads is None else n_threads)
+
+    def _chunk_rows(self):
+        per_row = self._arch.workspace(self.dtype, 1).shape[0] - self._arch.n_params
+        return max(1, _CHUNK_ELEMENTS // per_row)
+
+    def forward(self, X, n_threads=None):
+        """A[L] for every example: forward propagation ``Z[l] = W[l] A[l-1] + b[l]``,
+        ``A[l] = g[l](Z[l])``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_x)
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_L), of the network's dtype
+        """
+        X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
+        nt = self._threads(n_threads)
+        m, rows = X.shape[0], min(X.shape[0], self._chunk_rows())
+        out = np.empty((m, self.layer_dims[-1]), dtype=self.dtype)
+        work = self._arch.workspace(self.dtype, rows)
+        with sequential_blas(self._arch.effective_threads(nt, rows) > 1):
+            for lo in range(0, m, rows):
+                hi = min(m, lo + rows)
+                _core.forward(self._arch, self._theta, X[lo:hi], out[lo:hi], work, nt)
+        return out
+
+    def predict_proba(self, X):
+        """Output probabilities A[L], shape (n_samples, n_L): P(y_k = 1 | x) for sigmoid
+        outputs, the class distribution for softmax."""
+        if self.output_activation == "linear":
+            raise ValueError("predict_proba needs a sigmoid or softmax output; this network's "
+                             "output is linear (use predict)")
+        return self.forward(X)
+
+    def predict(self, X):
+        """Class labels (0/1 per output for sigmoid, the argmax for softmax) or, for a linear
+        output, the values. Shape (n_samples,) for one output or softmax, else
+        (n_samples, n_L)."""
+        A = self.forward(X)
+        if self.output_activation == "softmax":
+            return A.argmax(axis=1)
+        if self.output_activation == "sigmoid":
+            A = (A > 0.5).astype(np.int64)
+        return A[:, 0] if A.shape[1] == 1 else A
+
+    def score(self, X, y):
+        """Accuracy for classifiers (fraction of examples whose every output is right), R^2
+        for a linear output."""
+        pred = self.predict(X)
+        y = np.asarray(y)
+        if y.shape[0] != pred.shape[0]:
+            raise ValueError(f"y must have one row per example ({pred.shape[0]}), got {y.shape}")
+        if self.output_activation == "linear":
+            y = y.reshape(pred.shape).astype(np.float64)
+            ss_res = ((y - pred) ** 2).sum()
+            ss_tot = ((y - y.mean(axis=0)) ** 2).sum()
+            return float(1.0 - ss_res / ss_tot) if ss_tot > 0 else float(ss_res == 0)
+        y = y.reshape(pred.shape)
+        right = pred == y
+        return float(right.all(axis=1).mean() if right.ndim == 2 else right.mean())
+
+    # ---- cost and gradients ---------------------------------------------------------
+
+    def _targets(self, y, m):
+        return as_targets(y, "y", m, self.output_activation, self.layer_dims[-1], self.dtype)
+
+    def cost(self, X, y, l2=0.0, l1=0.0):
+        """The cost J on (X, y), with the regularization terms
+        ``l2/(2m) sum ||W[l]||_F^2 + l1/m sum |W[l]|`` (weights only).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_x)
+        y : array-like
+            0/1 labels of shape (n_samples,) or (n_samples, n_L) for a sigmoid output;
+            integer classes 0..n_L-1 of shape (n_samples,) for softmax; values for linear.
+        l2, l1 : float, default 0
+            Regularization strengths (the course's lambda).
+        """
+        l2 = check_scalar(l2, "l2", low=0)
+        l1 = check_scalar(l1, "l1", low=0)
+        X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
+        Y, labels = self._targets(y, X.shape[0])
+        m, rows = X.shape[0], min(X.shape[0], self._chunk_rows())
+        nt = self._threads(None)
+        work = self._arch.workspace(self.dtype, rows)
+        total = 0.0
+        with sequential_blas(self._arch.effective_threads(nt, rows) > 1):
+            for lo in range(0, m, rows):
+                hi = min(m, lo + rows)
+                # J_chunk = (loss_chunk + R)/m_chunk; R (regularization) enters once
+                first = lo == 0
+                total += (hi - lo) * _core.cost_grad(
+                    self._arch, self._theta, X[lo:hi],
+                    None if Y is None else Y[lo:hi], None if labels is None else labels[lo:hi],
+                    l2 if first else 0.0, l1 if first else 0.0, None, work, nt)
+        return total / m
+
+    def gradients(self, X, y, l2=0.0, l1=0.0):
+        """Backward propagation on the whole of (X, y): ``dW[l] = (1/m) dZ[l] A[l-1]^T
+        + (l2/m) W[l] + (l1/m) sign(W[l])``, ``db[l] = (1/m) sum_i dZ[l]``.
+
+        Returns
+        -------
+        dict with keys dW1, db1, ..., dWL, dbL, each of its parameter's shape (views into
+        one flat vector laid out like `theta`)
+        """
+        l2 = check_scalar(l2, "l2", low=0)
+        l1 = check_scalar(l1, "l1", low=0)
+        X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
+        Y, labels = self._targets(y, X.shape[0])
+        nt = self._threads(None)
+        grad = np.empty_like(self._theta)
+        work = self._arch.workspace(self.dtype, X.shape[0])
+        with sequential_blas(self._arch.effective_threads(nt, X.shape[0]) > 1):
+            _core.cost_grad(self._arch, self._theta, X, Y, labels, l2, l1, grad, work, nt)
+        return self._views(grad, "d")
+
+    # ---- training -------------------------------------------------------------------
+
+    def fit(self, X, y, epochs=100, learning_rate=None, *, batch_size=None, optimizer=None,
+            lr_schedule=None, l2=0.0, l1=0.0, shuffle=True, verbose=False, n_threads=None):
+        """Train with (mini-)batch gradient descent; the whole loop runs in C.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_x)
+        y : array-like
+            Targets as for `cost`.
+        epochs : int, default 100
+            Passes over the training set. ``fit`` can be called again to continue.
+        learning_rate : float, optional
+            Plain gradient descent with this rate (the course's ``alpha``). Give either this
+            or `optimizer`; with neither, the network's last optimizer continues (or plain
+            gradient descent with 0.01 the first time).
+        batch_size : int, optional
+            None (or n_samples) is batch gradient descent, 1 stochastic, else mini-batches
+            of this size (the last smaller one kept). Examples are reshuffled (seeded) each
+            epoch when batches are smaller than the data.
+        optimizer : pydl.GradientDescent, Momentum, RMSprop or Adam, optional
+            Its state persists across calls.
+        lr_schedule : a pydl schedule, optional
+            Learning-rate decay (InverseDecay, StaircaseDecay, ExponentialDecay,
+            SqrtEpochDecay, SqrtStepDecay).
+        l2, l1 : float, default 0
+            Regularization strengths.
+        shuffle : bool, default True
+        verbose : bool, default False
+            Show a progress line (epoch, smoothed cost, elapsed time) on stderr.
+        n_threads : int, optional
+            Overrides the network's `n_threads` for this call.
+
+        Returns
+        -------
+        History
+            Cost and learning rate per epoch, wall time.
+        """
+        epochs = check_scalar(epochs, "epochs", integer=True, low=0)
+        l2 = check_scalar(l2, "l2", low=0)
+        l1 = check_scalar(l1, "l1", low=0)
+        optimizer = self._resolve_optimizer(optimizer, learning_rate)
+        schedule = Constant() if lr_schedule is None else lr_schedule
+        if not isinstance(schedule, Schedule):
+            raise TypeError(f"lr_schedule must be a pydl schedule, got {type(schedule).__name__}")
+        X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
+        m = X.shape[0]
+        Y, labels = self._targets(y, m)
+        batch_size = m if batch_size is None else check_scalar(
+            batch_size, "batch_size", integer=True, low=1, high=m)
+        nt = self._threads(n_threads)
+
+        optimizer._bind(self)
+        self.optimizer = optimizer
+        history = History()
+        work = self._arch.workspace(self.dtype, batch_size)
+        perm = np.empty(m, dtype=np.int32)
+        progress = np.array([optimizer.t, 0], dtype=np.int64)
+        b1, b2, eps = optimizer._hyper()
+        start = time.perf_counter()
+        done = 0
+        chunk = 1 if verbose else epochs
+        try:
+            with sequential_blas(self._arch.effective_threads(nt, batch_size) > 1):
+                while done < epochs:
+                    n = min(chunk, epochs - done)
+                    lrs = schedule.rates(optimizer.learning_rate, self.epochs_trained, n)
+                    costs = np.empty(n)
+                    t0 = time.perf_counter()
+                    try:
+                        _core.train(self._arch, self._theta, optimizer.v, optimizer.s, X, Y,
+                                    labels, optimizer=optimizer._kind, beta1=b1, beta2=b2,
+                                    epsilon=eps, progress=progress, lrs=lrs, costs=costs,
+                                    epoch0=self.epochs_trained, batch_size=batch_size,
+                                    shuffle=shuffle, seed=self._train_seed, l2=l2, l1=l1,
+                                    lr_step_k=schedule.step_k, n_threads=nt, work=work,
+                                    perm=perm)
+                    finally:
+                        k = int(progress[1])
+                        optimizer.t = int(progress[0])
+                        history._extend(range(self.epochs_trained, self.epochs_trained + k),
+                                        costs[:k], lrs[:k])
+                        self.epochs_trained += k
+                        done += k
+                    if verbose:
+                        _print_progress(history, done, epochs, time.perf_counter() - start)
+                        # aim at a progress line every ~0.2 s
+                        per_epoch = (time.perf_counter() - t0) / max(n, 1)
+                        chunk = max(1, int(0.2 / max(per_epoch, 1e-9)))
+        except FloatingPointError as exc:
+            raise FloatingPointError(
+                f"{exc}. Try a lower learning rate, normalizing the inputs "
+                "(zero mean, unit variance) or a smaller initialization") from None
+        finally:
+            history.wall_time = time.perf_counter() - start
+            if verbose:
+                print(file=sys.stderr)
+        return history
+
+    def _resolve_optimizer(self, optimizer, learning_rate):
+        if optimizer is not None:
+            if learning_rate is not None:
+                raise ValueError("give either learning_rate or optimizer (set the optimizer's "
+                                 "learning_rate), not both")
+            if not isinstance(optimizer, Optimizer):
+                raise TypeError(f"optimizer must be a pydl optimizer, got {type(optimizer).__name__}")
+            return optimizer
+        if learning_rate is not None:
+            return GradientDescent(learning_rate)
+        return self.optimizer if self.optimizer is not None else GradientDescent(0.01)
+
+
+def _print_progress(history, done, total, elapsed):
+    width = 24
+    filled = int(width * done / total) if total else width
+    smooth = ewa(history.cost, beta=0.9, bias_correction=True)[-1] if history.cost else float("nan")
+    print(f"\r[{'#' * filled}{'.' * (width - filled)}] epoch {done}/{total}  "
+          f"cost {smooth:.6g}  {elapsed:.1f}s", end="", file=sys.stderr, flush=True)
