@@ -112,19 +112,23 @@ static double FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T
         for (int i = 0; i < n; i++)
             z[i] += b[i];
         if (act == PYDL_SOFTMAX) {
-            T mx = z[0], sum = 0;
+            int imax = 0;
             for (int i = 1; i < n; i++)
-                mx = z[i] > mx ? z[i] : mx;
-            int y = labels ? labels[ex] : -1;
-            T zy = y >= 0 ? z[y] : 0;
+                imax = z[i] > z[imax] ? i : imax;
+            const T mx = z[imax];
+            const int y = labels ? labels[ex] : -1;
+            const T zy = y >= 0 ? z[y] : 0;
+            T rest = 0; /* sum of e^(z_i - max) but the max's own 1 */
             for (int i = 0; i < n; i++) {
                 z[i] = EXP(z[i] - mx);
-                sum += z[i];
+                rest += i == imax ? 0 : z[i];
             }
+            const T sum = 1 + rest;
             for (int i = 0; i < n; i++)
                 z[i] /= sum;
             if (y >= 0) {
-                loss += (double)(LOG(sum) + mx - zy); /* logsumexp(z) - z_y */
+                /* logsumexp(z) - z_y, with log1p keeping small losses accurate */
+                loss += (double)(LOG1P(rest) + (mx - zy));
                 if (dZ) {
                     T *d = dZ + j * n;
                     for (int i = 0; i < n; i++)
@@ -201,111 +205,138 @@ static const void *FN(layer_input)(const FN(step_ctx) *c, int l)
     return c->idx ? c->Xb : c->X + c->first * n0;
 }
 
-/* Forward pass of columns [c0, c1) through all layers; the output layer adds its loss to
- * *loss and writes dZ[L] when the step has a backward pass. */
-static void FN(forward_cols)(const FN(step_ctx) *c, ptrdiff_t c0, ptrdiff_t c1, double *loss)
+/* Z[l] rows [r0, r1) for the whole batch, then bias and activation (hidden layers and
+ * any layer in forward-only mode; the output layer of a costed step is finished by
+ * output_block). Z (n, mb) = W (n, np) . A_prev (np, mb). */
+static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int finish)
 {
     const pydl_net *net = c->net;
-    const int L = net->n_layers, mb = c->mb, n0 = net->dims[0];
-    const int nc = (int)(c1 - c0);
-    if (nc <= 0)
+    const int L = net->n_layers, mb = c->mb;
+    const int n = net->dims[l], np = net->dims[l - 1], nr = r1 - r0;
+    const T *W = c->theta + w_off(net, l);
+    const T *Ain = (const T *)FN(layer_input)(c, l);
+    T *Z = l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb);
+    /* rows r0..r1 of W are columns r0..r1 of the stored W^T (np, n) */
+    FN(gemm)('T', 'N', nr, mb, np, 1, W + (ptrdiff_t)r0 * np, np, Ain, np, 0, Z + r0, n);
+    if (!finish)
         return;
-    if (c->idx) /* gather this thread's examples: rows of X are contiguous */
-        for (ptrdiff_t j = c0; j < c1; j++)
-            memcpy(c->Xb + j * n0, c->X + (ptrdiff_t)c->idx[j] * n0, (size_t)n0 * sizeof(T));
-    for (int l = 1; l <= L; l++) {
-        const int n = net->dims[l], np = net->dims[l - 1];
-        const T *W = c->theta + w_off(net, l);
-        const T *b = W + (ptrdiff_t)n * np;
-        const T *Ain = (const T *)FN(layer_input)(c, l) + c0 * np;
-        T *Z = (l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb)) + c0 * n;
-        /* Z = W A_prev : (n, nc) = W (n, np) . A_prev (np, nc) */
-        FN(gemm)('T', 'N', n, nc, np, 1, W, np, Ain, np, 0, Z, n);
-        if (l < L)
-            FN(bias_activate)(net->act[l - 1], (T)net->leaky_slope, n, nc, b, Z);
-        else if (c->with_cost)
-            *loss += FN(output_block)(net->act[L - 1], n, nc, b, Z,
-                                      c->with_grad ? c->D[L & 1] + c0 * n : NULL, c->Y,
-                                      c->labels, c->idx ? c->idx + c0 : NULL, c->first + c0);
-        else
-            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, nc, b, Z);
-    }
+    const T *b = W + (ptrdiff_t)n * np;
+    for (ptrdiff_t j = 0; j < mb; j++)
+        FN(bias_activate)(net->act[l - 1], (T)net->leaky_slope, nr, 1, b + r0, Z + j * n + r0);
 }
 
-/* dW[l], db[l] for output units [u0, u1), plus the regularization terms of those rows. */
-static void FN(backward_units)(const FN(step_ctx) *c, int l, ptrdiff_t u0, ptrdiff_t u1,
-                               double *w2, double *w1)
+/* dW[l] columns [q0, q1) (i.e. rows of the stored dW^T), with the regularization terms. */
+static void FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1, double *w2,
+                                 double *w1)
 {
     const pydl_net *net = c->net;
-    const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb;
-    const int nu = (int)(u1 - u0);
-    if (nu <= 0)
-        return;
+    const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb, nq = q1 - q0;
     const ptrdiff_t off = w_off(net, l);
     const T *W = c->theta + off;
-    T *dW = c->grad + off, *db = dW + (ptrdiff_t)n * np;
+    T *dW = c->grad + off;
     const T *dZ = c->D[l & 1];
     const T *Ain = (const T *)FN(layer_input)(c, l);
     const T inv_m = (T)1 / (T)mb;
-    /* dW[u0:u1, :] = (1/m) dZ[u0:u1, :] . A_prev^T, i.e. column-major
-     * dW^T[:, u0:u1] (np, nu) = A_prev (np, mb) . (dZ[u0:u1, :])^T (mb, nu) */
-    FN(gemm)('N', 'T', np, nu, mb, inv_m, Ain, np, dZ + u0, n, 0, dW + u0 * np, np);
+    /* dW = (1/m) dZ . A_prev^T; stored as dW^T (np, n) = (1/m) A_prev (np, mb) . dZ^T (mb, n) */
+    FN(gemm)('N', 'T', nq, n, mb, inv_m, Ain + q0, np, dZ, n, 0, dW + q0, np);
+    if (c->l2 != 0 || c->l1 != 0) {
+        const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
+        double s2 = 0, s1 = 0;
+        for (ptrdiff_t u = 0; u < n; u++)
+            for (ptrdiff_t q = u * np + q0; q < u * np + q1; q++) {
+                const T w = W[q];
+                dW[q] += k2 * w + k1 * (T)((w > 0) - (w < 0));
+                s2 += (double)w * (double)w;
+                s1 += (double)(w < 0 ? -w : w);
+            }
+        *w2 += s2;
+        *w1 += s1;
+    }
+}
+
+/* db[l] for units [u0, u1): (1/m) sum over the batch of dZ[l]. */
+static void FN(backward_db)(const FN(step_ctx) *c, int l, ptrdiff_t u0, ptrdiff_t u1)
+{
+    const pydl_net *net = c->net;
+    const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb;
+    const T *dZ = c->D[l & 1];
+    T *db = c->grad + w_off(net, l) + (ptrdiff_t)n * np;
+    const T inv_m = (T)1 / (T)mb;
     for (ptrdiff_t u = u0; u < u1; u++) {
         T s = 0;
         for (ptrdiff_t j = 0; j < mb; j++)
             s += dZ[j * n + u];
         db[u] = s * inv_m;
     }
-    if (c->l2 != 0 || c->l1 != 0) {
-        const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
-        const ptrdiff_t lo = u0 * np, hi = u1 * np;
-        double s2 = 0, s1 = 0;
-        for (ptrdiff_t i = lo; i < hi; i++) {
-            const T w = W[i];
-            dW[i] += k2 * w + k1 * (T)((w > 0) - (w < 0));
-            s2 += (double)w * (double)w;
-            s1 += (double)(w < 0 ? -w : w);
-        }
-        *w2 += s2;
-        *w1 += s1;
-    }
 }
 
-/* dA[l-1] = W[l]^T dZ[l] for columns [c0, c1), then dZ[l-1] = dA[l-1] * g'(Z[l-1]). */
-static void FN(backward_cols)(const FN(step_ctx) *c, int l, ptrdiff_t c0, ptrdiff_t c1)
+/* dA[l-1] rows [q0, q1) = (W[l]^T dZ[l]) rows, then dZ[l-1] = dA[l-1] * g'(Z[l-1]). */
+static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
 {
     const pydl_net *net = c->net;
-    const int n = net->dims[l], np = net->dims[l - 1];
-    const int nc = (int)(c1 - c0);
-    if (nc <= 0)
-        return;
+    const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb, nq = q1 - q0;
     const T *W = c->theta + w_off(net, l);
-    const T *dZ = c->D[l & 1] + c0 * n;
-    T *dA = c->D[(l - 1) & 1] + c0 * np;
-    /* (np, nc) = W^T (np, n) . dZ (n, nc); column-major W^T is the stored array itself */
-    FN(gemm)('N', 'N', np, nc, n, 1, W, np, dZ, n, 0, dA, np);
-    const T *Aprev = c->A + FN(a_off)(net, l - 1, c->mb) + c0 * np;
-    FN(mul_derivative)(net->act[l - 2], (T)net->leaky_slope, (ptrdiff_t)np * nc, Aprev, dA);
+    const T *dZ = c->D[l & 1];
+    T *dA = c->D[(l - 1) & 1];
+    const T *Aprev = c->A + FN(a_off)(net, l - 1, mb);
+    /* (np, mb) = W^T (np, n) . dZ (n, mb); column-major W^T is the stored array itself */
+    FN(gemm)('N', 'N', nq, mb, n, 1, W + q0, np, dZ, n, 0, dA + q0, np);
+    for (ptrdiff_t j = 0; j < mb; j++)
+        FN(mul_derivative)(net->act[l - 2], (T)net->leaky_slope, nq, Aprev + j * np + q0,
+                           dA + j * np + q0);
 }
 
 /* Everything of one step but the update, run by each of n_threads threads. */
 static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
 {
     const pydl_net *net = c->net;
-    const int L = net->n_layers;
+    const int L = net->n_layers, mb = c->mb, n0 = net->dims[0];
     double *part = c->partial + tid * PARTIAL_STRIDE;
-    ptrdiff_t c0, c1, u0, u1;
+    ptrdiff_t c0, c1, b0, b1, u0, u1;
+    int nb, r0, r1;
     part[0] = part[1] = part[2] = 0;
-    pydl_share(c->mb, tid, n_threads, &c0, &c1);
-    FN(forward_cols)(c, c0, c1, &part[0]);
-    if (!c->with_grad)
-        return;
+    pydl_share(mb, tid, n_threads, &c0, &c1);
+    if (c->idx) { /* gather the batch: rows of X are contiguous */
+        for (ptrdiff_t j = c0; j < c1; j++)
+            memcpy(c->Xb + j * n0, c->X + (ptrdiff_t)c->idx[j] * n0, (size_t)n0 * sizeof(T));
+        pydl_barrier(n_threads);
+    }
+    for (int l = 1; l <= L; l++) {
+        const int n = net->dims[l];
+        const int finish = l < L; /* the output layer is finished by examples below */
+        block_share(n, tid, n_threads, &nb, &b0, &b1);
+        for (ptrdiff_t b = b0; b < b1; b++) {
+            block_rows(n, nb, b, &r0, &r1);
+            FN(forward_rows)(c, l, r0, r1, finish);
+        }
+        pydl_barrier(n_threads); /* A[l] complete */
+    }
+    {   /* output activation (softmax needs whole columns), loss and dZ[L], by examples */
+        const int n = net->dims[L];
+        T *Z = (c->out ? c->out : c->A + FN(a_off)(net, L, mb)) + c0 * n;
+        const T *b = c->theta + w_off(net, L) + (ptrdiff_t)n * net->dims[L - 1];
+        if (!c->with_cost) {
+            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, c1 - c0, b, Z);
+            return;
+        }
+        part[0] = FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z,
+                                   c->with_grad ? c->D[L & 1] + c0 * n : NULL, c->Y, c->labels,
+                                   c->idx ? c->idx + c0 : NULL, c->first + c0);
+        if (!c->with_grad)
+            return;
+    }
     for (int l = L; l >= 1; l--) {
+        const int n = net->dims[l], np = net->dims[l - 1];
         pydl_barrier(n_threads); /* dZ[l] complete */
-        pydl_share(net->dims[l], tid, n_threads, &u0, &u1);
-        FN(backward_units)(c, l, u0, u1, &part[1], &part[2]);
-        if (l > 1)
-            FN(backward_cols)(c, l, c0, c1);
+        block_share(np, tid, n_threads, &nb, &b0, &b1);
+        for (ptrdiff_t b = b0; b < b1; b++) {
+            block_rows(np, nb, b, &r0, &r1);
+            FN(backward_dw_rows)(c, l, r0, r1, &part[1], &part[2]);
+            if (l > 1)
+                FN(backward_da_rows)(c, l, r0, r1);
+        }
+        pydl_share(n, tid, n_threads, &u0, &u1);
+        FN(backward_db)(c, l, u0, u1);
     }
 }
 

@@ -48,10 +48,13 @@ _controller = None
 
 
 @contextlib.contextmanager
-def sequential_blas(needed: bool = True):
-    """Hold scipy's (and numpy's) BLAS at one thread while pydl's OpenMP threads call it."""
+def sequential_blas():
+    """Hold scipy's (and numpy's) BLAS at one thread while pydl's C core calls it.
+
+    Also with one pydl thread: a multi-threaded BLAS splits a product differently and gives
+    different bits, and pydl's results must not depend on the number of threads."""
     global _depth, _limiter, _controller
-    if not needed or not _core.openmp_enabled():
+    if not _core.openmp_enabled():
         yield
         return
     with _lock:

@@ -218,7 +218,7 @@ class Network:
         m, rows = X.shape[0], min(X.shape[0], self._chunk_rows())
         out = np.empty((m, self.layer_dims[-1]), dtype=self.dtype)
         work = self._arch.workspace(self.dtype, rows)
-        with sequential_blas(self._arch.effective_threads(nt, rows) > 1):
+        with sequential_blas():
             for lo in range(0, m, rows):
                 hi = min(m, lo + rows)
                 _core.forward(self._arch, self._theta, X[lo:hi], out[lo:hi], work, nt)
@@ -285,7 +285,7 @@ class Network:
         nt = self._threads(None)
         work = self._arch.workspace(self.dtype, rows)
         total = 0.0
-        with sequential_blas(self._arch.effective_threads(nt, rows) > 1):
+        with sequential_blas():
             for lo in range(0, m, rows):
                 hi = min(m, lo + rows)
                 # J_chunk = (loss_chunk + R)/m_chunk; R (regularization) enters once
@@ -312,7 +312,7 @@ class Network:
         nt = self._threads(None)
         grad = np.empty_like(self._theta)
         work = self._arch.workspace(self.dtype, X.shape[0])
-        with sequential_blas(self._arch.effective_threads(nt, X.shape[0]) > 1):
+        with sequential_blas():
             _core.cost_grad(self._arch, self._theta, X, Y, labels, l2, l1, grad, work, nt)
         return self._views(grad, "d")
 
@@ -380,7 +380,7 @@ class Network:
         done = 0
         chunk = 1 if verbose else epochs
         try:
-            with sequential_blas(self._arch.effective_threads(nt, batch_size) > 1):
+            with sequential_blas():
                 while done < epochs:
                     n = min(chunk, epochs - done)
                     lrs = schedule.rates(optimizer.learning_rate, self.epochs_trained, n)

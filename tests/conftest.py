@@ -1,0 +1,51 @@
+"""Shared test helpers: one tolerance table for the whole suite, data makers, and the bridge
+from a pydl network to the oracle's parameter dict (tests/reference.py, course notation)."""
+import os
+import sys
+import zlib
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+# Relative agreement with the float64 oracle: float64 to rounding, float32 to its precision.
+RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
+DTYPES = [np.float32, np.float64]
+HIDDEN = ["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
+OUTPUTS = ["sigmoid", "softmax", "linear"]
+
+
+def assert_close(actual, expected, dtype, scale=None):
+    """|actual - expected| <= rtol * max|expected| elementwise (plus rtol relative)."""
+    rtol = RTOL[np.dtype(dtype)]
+    expected = np.asarray(expected, dtype=np.float64)
+    scale = np.abs(expected).max() if scale is None else scale
+    np.testing.assert_allclose(np.asarray(actual, dtype=np.float64), expected,
+                               rtol=rtol, atol=rtol * max(scale, 1e-30))
+
+
+def make_targets(rng, m, n_out, output):
+    """pydl-layout targets: 0/1 (m, n_out), integer labels (m,), or real values (m, n_out)."""
+    if output == "sigmoid":
+        return (rng.random((m, n_out)) < 0.5).astype(np.float64)
+    if output == "softmax":
+        return rng.integers(0, n_out, size=m)
+    return rng.standard_normal((m, n_out))
+
+
+def ref_targets(y, output):
+    """The oracle's Y: (n_out, m) with examples in columns, or the labels themselves."""
+    return np.asarray(y) if output == "softmax" else np.asarray(y, dtype=np.float64).T.copy()
+
+
+def ref_params(net):
+    """The network's parameters in float64, as the oracle's dict W1, b1, ..."""
+    return {k: v.astype(np.float64) for k, v in net.parameters.items()}
+
+
+@pytest.fixture
+def rng(request):
+    # a different, reproducible stream for every test (PYDL_TEST_SEED varies them all)
+    base = int(os.environ.get("PYDL_TEST_SEED", "0"))
+    return np.random.default_rng([base, zlib.crc32(request.node.nodeid.encode())])

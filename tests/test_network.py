@@ -1,0 +1,263 @@
+"""The Network's forward pass, cost, gradients, initializers and full-batch training against
+the NumPy oracle (tests/reference.py), for every activation, output and initializer, both
+dtypes, on random shapes -- m = 1, odd sizes, and sizes above the OpenMP threshold."""
+import numpy as np
+import pytest
+
+import pydl
+import reference as R
+from conftest import (DTYPES, HIDDEN, OUTPUTS, RTOL, assert_close, make_targets, ref_params,
+                      ref_targets)
+
+# (hidden sizes, m): m = 1, odd sizes, and a step large enough to run multi-threaded
+# (layers of >= 128 units are split into several row blocks, see csrc/net.c)
+SHAPES = [((), 1), ((3,), 1), ((4,), 7), ((9, 5), 33), ((130, 64), 301)]
+
+
+def random_case(rng, hidden, output, hidden_sizes, m, dtype, n_x=None, n_out=None):
+    n_x = n_x or int(rng.integers(1, 12))
+    n_out = n_out or (int(rng.integers(2, 6)) if output == "softmax" else int(rng.integers(1, 4)))
+    dims = [n_x, *hidden_sizes, n_out]
+    acts = [hidden] * len(hidden_sizes) + [output]
+    net = pydl.Network(dims, activations=acts, init="xavier", dtype=dtype,
+                       seed=int(rng.integers(2**31)), leaky_slope=0.05)
+    # non-zero biases so that their gradients are exercised too
+    for l in range(1, len(dims)):
+        net.parameters[f"b{l}"][...] = rng.standard_normal((dims[l], 1)) * 0.3
+    # relu/leaky relu: a pre-activation within float32 rounding of 0 would flip g'(z) between
+    # the network and the float64 oracle; redraw X until none is that close
+    for _ in range(50):
+        X = rng.standard_normal((m, n_x)) * 1.5
+        if hidden not in ("relu", "leaky_relu") or not hidden_sizes:
+            break
+        _, caches = R.forward(X.astype(dtype).astype(np.float64).T, ref_params(net), acts,
+                              slope=0.05)
+        if min(np.abs(c["Z"]).min() for c in caches[:-1]) > 3e-6:
+            break
+    y = make_targets(rng, m, n_out, output)
+    return net, acts, X, y
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+@pytest.mark.parametrize("hidden_sizes,m", SHAPES)
+def test_forward_cost_gradients_match_reference(rng, dtype, output, hidden, hidden_sizes, m):
+    net, acts, X, y = random_case(rng, hidden, output, hidden_sizes, m, dtype)
+    if m == 301:
+        assert net._arch.effective_threads(2, m) == 2  # the multi-threaded path is tested
+    P = ref_params(net)
+    Xr = X.astype(dtype).astype(np.float64).T  # the network sees X rounded to its dtype
+    AL, caches = R.forward(Xr, P, acts, slope=0.05)
+    assert_close(net.forward(X), AL.T, dtype)
+
+    Y = ref_targets(y, output)
+    for l2, l1 in [(0.0, 0.0), (0.7, 0.0), (0.0, 0.3), (0.5, 0.2)]:
+        J = R.compute_cost_with_regularization(AL, Y, P, output, lambd=l2, l1=l1)
+        # float32: Z itself carries ~1e-7 relative rounding, so a cost near 0 is known to
+        # ~1e-5 absolutely (the loss scale), not relatively
+        rtol = RTOL[np.dtype(dtype)]
+        assert net.cost(X, y, l2=l2, l1=l1) == pytest.approx(
+            J, rel=rtol, abs=rtol if dtype == np.float32 else 0)
+        expected = R.backward(AL, Y, caches, acts, output, lambd=l2, l1=l1, slope=0.05)
+        grads = net.gradients(X, y, l2=l2, l1=l1)
+        assert sorted(grads) == sorted(f"d{k}" for k in net.parameters)
+        # float32 sums that cancel (db near 0) are accurate to float32 relative to the
+        # gradient's scale, not to their own tiny value: compare on the whole vector's scale
+        scale = max(np.abs(expected[k]).max() for k in grads) if dtype == np.float32 else None
+        for key, g in grads.items():
+            assert g.shape == net.parameters[key[1:]].shape
+            assert_close(g, expected[key], dtype, scale=scale)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output", OUTPUTS)
+def test_threads_give_identical_results(rng, dtype, output):
+    """Each output element is computed by one thread in a fixed order."""
+    net, _, X, y = random_case(rng, "relu", output, (160, 130), 517, dtype, n_x=200)
+    assert net._arch.effective_threads(2, 517) == 2  # the parallel path really runs
+    one = (net.forward(X, n_threads=1), net.gradients(X, y, l2=0.1))
+    net.n_threads = 2
+    two = (net.forward(X), net.gradients(X, y, l2=0.1))
+    np.testing.assert_array_equal(one[0], two[0])
+    for k in one[1]:
+        np.testing.assert_array_equal(one[1][k], two[1][k])
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+@pytest.mark.parametrize("hidden", HIDDEN)
+def test_gradient_check_centred_differences(rng, hidden, output):
+    """The course's gradient check over all of theta in float64: relative difference < 1e-7."""
+    net, _, X, y = random_case(rng, hidden, output, (5, 4), 11, np.float64, n_x=3)
+    if hidden in ("relu", "leaky_relu"):  # keep pre-activations away from the kink
+        for l in (1, 2):
+            net.parameters[f"b{l}"][...] = 0.5
+    l2, l1 = 0.3, 0.1
+    grad = np.concatenate([g.ravel() for g in net.gradients(X, y, l2=l2, l1=l1).values()])
+    assert np.abs(grad).max() > 1e-3, "an all-zero gradient proves nothing"
+    theta, eps = net.theta, 1e-7
+    approx = np.empty_like(theta)
+    for i in range(theta.size):
+        old = theta[i]
+        theta[i] = old + eps
+        plus = net.cost(X, y, l2=l2, l1=l1)
+        theta[i] = old - eps
+        minus = net.cost(X, y, l2=l2, l1=l1)
+        theta[i] = old
+        approx[i] = (plus - minus) / (2 * eps)
+    diff = np.linalg.norm(approx - grad) / (np.linalg.norm(approx) + np.linalg.norm(grad))
+    assert diff < 1e-7
+
+
+def test_gradient_check_catches_a_wrong_gradient(rng):
+    """The check used above must be able to fail: a perturbed gradient is caught."""
+    net, _, X, y = random_case(rng, "tanh", "sigmoid", (4,), 9, np.float64, n_x=3)
+    grad = np.concatenate([g.ravel() for g in net.gradients(X, y).values()])
+    wrong = grad.copy()
+    wrong[0] *= 1.01
+    assert np.linalg.norm(wrong - grad) / (np.linalg.norm(wrong) + np.linalg.norm(grad)) > 1e-7
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("init", ["random", "xavier", "xavier_avg", "he"])
+def test_initializers_have_the_course_scale(dtype, init):
+    n_prev, n_cur = 400, 300
+    net = pydl.Network([n_prev, n_cur, 2], init=init, dtype=dtype, seed=5, init_scale=0.02)
+    for l, (a, b) in enumerate([(n_prev, n_cur), (n_cur, 2)], start=1):
+        W = net.parameters[f"W{l}"]
+        expected = R.init_std(init, a, b, scale=0.02)
+        n = W.size
+        # the sample std of n normal draws is within ~4/sqrt(2n) relative of the true one
+        assert W.std() == pytest.approx(expected, rel=4 / np.sqrt(2 * n))
+        assert abs(W.mean()) < 4 * expected / np.sqrt(n)
+        assert not net.parameters[f"b{l}"].any()
+    assert net.theta.dtype == dtype
+
+
+def test_zero_init_is_zero_and_warns_about_symmetry():
+    with pytest.warns(RuntimeWarning, match="symmetric"):
+        net = pydl.Network([3, 4, 1], init="zeros")
+    assert not net.theta.any()
+    # logistic regression from zeros is fine (no hidden units to keep symmetric)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pydl.Network([3, 1], init="zeros")
+
+
+def test_seed_makes_initialization_reproducible():
+    a = pydl.Network([5, 8, 3], seed=11)
+    b = pydl.Network([5, 8, 3], seed=11)
+    c = pydl.Network([5, 8, 3], seed=12)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    assert not np.array_equal(a.theta, c.theta)
+
+
+def test_parameters_are_views_into_theta():
+    net = pydl.Network([3, 4, 2], seed=0, dtype="float64")
+    params = net.parameters
+    assert params["W1"].shape == (4, 3) and params["b1"].shape == (4, 1)
+    assert params["W2"].shape == (2, 4) and params["b2"].shape == (2, 1)
+    assert net.theta.shape == (4 * 3 + 4 + 2 * 4 + 2,)
+    params["b2"][1, 0] = 7.0
+    assert net.theta[-1] == 7.0
+    net.theta[:12] = np.arange(12)
+    np.testing.assert_array_equal(net.parameters["W1"], np.arange(12).reshape(4, 3))
+    net.theta = np.zeros(net.theta.shape)  # the setter writes in place: views stay valid
+    assert params["b2"][1, 0] == 0.0
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("output,hidden", [("sigmoid", "tanh"), ("softmax", "relu"),
+                                           ("linear", "leaky_relu")])
+def test_full_batch_gradient_descent_matches_reference(rng, dtype, output, hidden):
+    net, acts, X, y = random_case(rng, hidden, output, (6, 5), 41, dtype, n_x=4)
+    P = ref_params(net)
+    Xr, Y = X.astype(dtype).astype(np.float64).T, ref_targets(y, output)
+    lr, l2, epochs = 0.1, 0.2, 5
+    history = net.fit(X, y, epochs=epochs, learning_rate=lr, l2=l2)
+    costs = []
+    for _ in range(epochs):
+        AL, caches = R.forward(Xr, P, acts, slope=0.05)
+        costs.append(R.compute_cost_with_regularization(AL, Y, P, output, lambd=l2))
+        grads = R.backward(AL, Y, caches, acts, output, lambd=l2, slope=0.05)
+        P = R.update_parameters_with_gd(P, grads, lr)
+    # float32 error grows a little with each step; five steps stay well inside 1e-5 * 10
+    rtol = RTOL[np.dtype(dtype)] * (10 if dtype == np.float32 else 1)
+    np.testing.assert_allclose(history.cost, costs, rtol=rtol)
+    for k, v in net.parameters.items():
+        np.testing.assert_allclose(v, P[k], rtol=rtol, atol=rtol * np.abs(P[k]).max())
+    assert history.epochs == list(range(epochs)) and net.epochs_trained == epochs
+    assert history.learning_rate == [lr] * epochs
+
+
+def test_fit_continues_where_it_stopped():
+    X, y = pydl.datasets.load_planar()
+    a = pydl.Network([2, 4, 1], hidden_activation="tanh", init="random", seed=3)
+    b = pydl.Network([2, 4, 1], hidden_activation="tanh", init="random", seed=3)
+    a.fit(X, y, epochs=30, learning_rate=1.2)
+    h1 = b.fit(X, y, epochs=10, learning_rate=1.2)
+    h2 = b.fit(X, y, epochs=20, learning_rate=1.2)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    assert h2.epochs == list(range(10, 30)) and len(h1) == 10
+
+
+def test_float64_input_to_float32_network_is_converted(rng):
+    net_a = pydl.Network([3, 5, 1], seed=2)
+    net_b = pydl.Network([3, 5, 1], seed=2)
+    X = rng.standard_normal((20, 3))
+    y = (X[:, 0] > 0).astype(int)
+    net_a.fit(X, y, epochs=3, learning_rate=0.1)
+    net_b.fit(X.astype(np.float32), y, epochs=3, learning_rate=0.1)
+    np.testing.assert_array_equal(net_a.theta, net_b.theta)
+    assert net_a.forward(X).dtype == np.float32
+
+
+def test_logistic_regression_is_one_layer(rng):
+    X = rng.standard_normal((200, 2))
+    y = (X @ [1.5, -2.0] + 0.3 > 0).astype(int)
+    net = pydl.Network([2, 1], init="zeros", dtype="float64")
+    history = net.fit(X, y, epochs=300, learning_rate=0.5)
+    assert history.cost[-1] < history.cost[0] < 0.7
+    assert net.score(X, y) > 0.95
+    w = net.parameters["W1"].ravel()
+    assert w[0] > 0 > w[1]  # it found the direction of the separating line
+
+
+def test_predict_shapes_and_labels(rng):
+    X = rng.standard_normal((10, 4))
+    soft = pydl.Network([4, 6, 3], output_activation="softmax", seed=0)
+    proba = soft.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1, rtol=1e-6)
+    np.testing.assert_array_equal(soft.predict(X), proba.argmax(axis=1))
+    one = pydl.Network([4, 6, 1], seed=0)
+    assert one.predict(X).shape == (10,)
+    np.testing.assert_array_equal(one.predict(X), (one.predict_proba(X)[:, 0] > 0.5))
+    multi = pydl.Network([4, 6, 2], seed=0)
+    assert multi.predict(X).shape == (10, 2)
+    lin = pydl.Network([4, 6, 1], output_activation="linear", seed=0)
+    np.testing.assert_array_equal(lin.predict(X), lin.forward(X)[:, 0])
+    with pytest.raises(ValueError, match="predict_proba"):
+        lin.predict_proba(X)
+
+
+def test_score(rng):
+    X = rng.standard_normal((50, 3))
+    net = pydl.Network([3, 4, 1], seed=1)
+    pred = net.predict(X)
+    assert net.score(X, pred) == 1.0
+    assert net.score(X, 1 - pred) == 0.0
+    lin = pydl.Network([3, 4, 1], output_activation="linear", seed=1, dtype="float64")
+    assert lin.score(X, lin.predict(X)) == pytest.approx(1.0)
+
+
+def test_forward_in_chunks_matches_one_pass(rng, monkeypatch):
+    import pydl.network as network
+    net = pydl.Network([6, 9, 2], seed=4, dtype="float64")
+    X = rng.standard_normal((37, 6))
+    y = (rng.random((37, 2)) < 0.5).astype(int)
+    whole, cost = net.forward(X), net.cost(X, y, l2=0.4)
+    monkeypatch.setattr(network, "_CHUNK_ELEMENTS", 100)  # ~ 4 rows per chunk
+    assert net._chunk_rows() < 10
+    np.testing.assert_allclose(net.forward(X), whole, rtol=1e-14)
+    assert net.cost(X, y, l2=0.4) == pytest.approx(cost, rel=1e-13)
