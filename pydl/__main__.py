@@ -1,0 +1,21 @@
+"""Command line: `python -m pydl demo` trains on the embedded data sets."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m pydl", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="train on the embedded planar flower and digits data sets")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from pydl import demo
+
+        demo.main()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
