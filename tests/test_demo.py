@@ -4,9 +4,10 @@ import subprocess
 import sys
 
 
-def test_demo_trains_both_data_sets():
+def test_demo_trains_both_data_sets(tmp_path):
+    # run outside the source tree, so that the installed pydl is the one imported
     out = subprocess.run([sys.executable, "-m", "pydl", "demo"], capture_output=True,
-                         text=True, timeout=300, check=True).stdout
+                         text=True, timeout=300, check=True, cwd=tmp_path).stdout
     accuracies = [float(a) for a in re.findall(r"accuracy: (\d+\.\d)%", out)]
     assert len(accuracies) == 2, out
     flower, digits = accuracies
