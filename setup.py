@@ -65,7 +65,10 @@ class BuildExt(build_ext):
     def build_extensions(self):
         want = os.environ.get("PYDL_OPENMP", "auto")
         is_msvc = self.compiler.compiler_type == "msvc"
-        base = ["/O2"] if is_msvc else ["-O3", "-fvisibility=hidden"]
+        # pydl never reads errno or the FP exception flags; without them element loops with
+        # sqrt or a conditional (clamps, leaky relu) vectorize
+        base = ["/O2"] if is_msvc else ["-O3", "-fno-math-errno", "-fno-trapping-math",
+                                         "-fvisibility=hidden"]
         cflags, lflags = [], []
         if want != "0":
             cflags, lflags = openmp_flags(self.compiler)
@@ -77,7 +80,7 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = base + cflags
             # strip debug symbols (the interpreter's CFLAGS carry -g): a 10x smaller .so
-            ext.extra_link_args = lflags + (["-s"] if sys.platform.startswith("linux") else [])
+            ext.extra_link_args = lflags + (["-s"] if sys.platform.startswith("linux") and not os.environ.get("PYDL_KEEP_SYMBOLS") else [])
         super().build_extensions()
 
 

@@ -8,6 +8,7 @@
 #include "pydl.h"
 #include "pydl_omp.h"
 #include "philox.h"
+#include "fastmath.h"
 
 #define PYDL_MAX_THREADS 256
 /* Below this many multiply-adds per step, one thread beats a parallel region. */
@@ -150,15 +151,14 @@ void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
     }
 }
 
-/* ---- float ---- */
+/* ---- float: the fast element functions of fastmath.h ---- */
 #define T float
 #define SFX f32
 #define GEMM blas_sgemm
 #define GEMM_READY (blas_sgemm != NULL)
-#define EXP expf
-#define LOG logf
-#define LOG1P log1pf
-#define TANH tanhf
+#define EXP pydl_expf
+#define LOG1P pydl_log1pf
+#define TANH pydl_tanhf
 #define SQRT sqrtf
 #include "net_impl.h"
 #undef T
@@ -166,18 +166,16 @@ void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
 #undef GEMM
 #undef GEMM_READY
 #undef EXP
-#undef LOG
 #undef LOG1P
 #undef TANH
 #undef SQRT
 
-/* ---- double ---- */
+/* ---- double: libm, pydl's exact precision ---- */
 #define T double
 #define SFX f64
 #define GEMM blas_dgemm
 #define GEMM_READY (blas_dgemm != NULL)
 #define EXP exp
-#define LOG log
 #define LOG1P log1p
 #define TANH tanh
 #define SQRT sqrt

@@ -2,7 +2,7 @@
  * net_impl.h -- the dense-network kernels, written once for both precisions.
  *
  * Included twice by net.c with T (float/double), SFX (f32/f64), GEMM (the installed BLAS
- * routine) and the element functions EXP, LOG, LOG1P, TANH, SQRT defined.
+ * routine) and the element functions EXP, LOG1P, TANH, SQRT defined.
  *
  * Shapes are the course's, stored column-major (see pydl.h):
  *   X, A[l-1]: (n[l-1], mb)    W[l]: held as W^T (n[l-1], n[l])    Z[l], A[l], dZ[l]: (n[l], mb)
@@ -19,10 +19,12 @@
 #define CAT(a, b) CAT_(a, b)
 #define FN(name) CAT(name, SFX)
 
-/* C := alpha op(A) op(B) + beta C, column-major, through the installed BLAS. */
+/* C := alpha op(A) op(B), column-major, through the installed BLAS. (Plain loops were
+ * measured slower even for the planar network's 4x400x2 products.) */
 static void FN(gemm)(char ta, char tb, int M, int N, int K, T alpha, const T *A, int lda,
-                     const T *B, int ldb, T beta, T *C, int ldc)
+                     const T *B, int ldb, T *C, int ldc)
 {
+    T beta = 0;
     if (M == 0 || N == 0)
         return;
     GEMM(&ta, &tb, &M, &N, &K, &alpha, (T *)A, &lda, (T *)B, &ldb, &beta, C, &ldc);
@@ -30,46 +32,63 @@ static void FN(gemm)(char ta, char tb, int M, int N, int K, T alpha, const T *A,
 
 /* ---- activations -------------------------------------------------------------------- */
 
-/* Z := g(Z + b) for a block of nc columns of n units (hidden layers and linear outputs). */
-static void FN(bias_activate)(int act, T slope, int n, ptrdiff_t nc, const T *b, T *Z)
+/* Z := g(Z), elementwise over count values (hidden layers and linear/sigmoid outputs). */
+static void FN(activate)(int act, T slope, ptrdiff_t count, T *z)
+{
+    switch (act) {
+    case PYDL_SIGMOID:
+        for (ptrdiff_t i = 0; i < count; i++)
+            z[i] = (T)1 / ((T)1 + EXP(-z[i]));
+        break;
+    case PYDL_TANH:
+        for (ptrdiff_t i = 0; i < count; i++)
+            z[i] = TANH(z[i]);
+        break;
+    case PYDL_RELU:
+        for (ptrdiff_t i = 0; i < count; i++)
+            z[i] = z[i] > 0 ? z[i] : 0;
+        break;
+    case PYDL_LEAKY_RELU:
+        for (ptrdiff_t i = 0; i < count; i++)
+            z[i] = z[i] > 0 ? z[i] : slope * z[i];
+        break;
+    default: /* PYDL_LINEAR; softmax is done by columns in softmax_columns */
+        break;
+    }
+}
+
+/* Z := softmax(Z) column by column, for nc columns of n units (max subtracted first). */
+static void FN(softmax_columns)(int n, ptrdiff_t nc, T *Z)
 {
     for (ptrdiff_t j = 0; j < nc; j++) {
         T *z = Z + j * n;
+        T mx = z[0], sum = 0;
+        for (int i = 1; i < n; i++)
+            mx = z[i] > mx ? z[i] : mx;
+        for (int i = 0; i < n; i++) {
+            z[i] = EXP(z[i] - mx);
+            sum += z[i];
+        }
         for (int i = 0; i < n; i++)
-            z[i] += b[i];
-        switch (act) {
-        case PYDL_SIGMOID:
-            for (int i = 0; i < n; i++)
-                z[i] = (T)1 / ((T)1 + EXP(-z[i]));
-            break;
-        case PYDL_TANH:
-            for (int i = 0; i < n; i++)
-                z[i] = TANH(z[i]);
-            break;
-        case PYDL_RELU:
-            for (int i = 0; i < n; i++)
-                z[i] = z[i] > 0 ? z[i] : 0;
-            break;
-        case PYDL_LEAKY_RELU:
-            for (int i = 0; i < n; i++)
-                z[i] = z[i] > 0 ? z[i] : slope * z[i];
-            break;
-        case PYDL_SOFTMAX: {
-            T mx = z[0], sum = 0;
-            for (int i = 1; i < n; i++)
-                mx = z[i] > mx ? z[i] : mx;
-            for (int i = 0; i < n; i++) {
-                z[i] = EXP(z[i] - mx);
-                sum += z[i];
-            }
-            for (int i = 0; i < n; i++)
-                z[i] /= sum;
-            break;
-        }
-        default: /* PYDL_LINEAR */
-            break;
-        }
+            z[i] /= sum;
     }
+}
+
+/* Rows [r0, r1) of the nc columns of Z (ld n): Z := g(Z + b). One flat pass when the rows
+ * are all of them (contiguous), else one pass per column. */
+static void FN(bias_activate)(int act, T slope, int n, int r0, int r1, ptrdiff_t nc,
+                              const T *b, T *Z)
+{
+    for (ptrdiff_t j = 0; j < nc; j++)
+        for (int i = r0; i < r1; i++)
+            Z[j * n + i] += b[i];
+    if (act == PYDL_SOFTMAX)
+        FN(softmax_columns)(n, nc, Z);
+    else if (r1 - r0 == n)
+        FN(activate)(act, slope, (ptrdiff_t)n * nc, Z);
+    else
+        for (ptrdiff_t j = 0; j < nc; j++)
+            FN(activate)(act, slope, r1 - r0, Z + j * n + r0);
 }
 
 /* D := D * g'(Z), with g' read off A = g(Z) (hidden layers: never softmax). */
@@ -100,65 +119,79 @@ static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T *D)
 /* ---- output layer: activation, cost and dZ[L] = A[L] - Y, fused ------------------------
  * Z: (n, nc) pre-activations without bias; rows of Y (m, n) or labels (m,) are read at the
  * examples' indices idx[j] (or first + j when idx is NULL). Returns the summed loss of the
- * block, computed stably from Z; writes A over Z and, if dZ is not NULL, dZ. */
+ * block, computed stably from Z; writes A over Z and dZ. */
+
+/* sigmoid/linear output over count consecutive values with their targets y. The loss is
+ * summed in T within chunks (a reduction the compiler can vectorize) and in double across. */
+#define OUTPUT_CHUNK 256
+static double FN(output_flat)(int act, ptrdiff_t count, T *z, const T *y, T *dz)
+{
+    double loss = 0;
+    for (ptrdiff_t c0 = 0; c0 < count; c0 += OUTPUT_CHUNK) {
+        const ptrdiff_t c1 = count - c0 < OUTPUT_CHUNK ? count : c0 + OUTPUT_CHUNK;
+        T part = 0;
+        if (act == PYDL_SIGMOID) {
+            PYDL_SIMD_REDUCTION(+:part)
+            for (ptrdiff_t i = c0; i < c1; i++) {
+                const T zi = z[i], az = zi < 0 ? -zi : zi;
+                const T a = (T)1 / ((T)1 + EXP(-zi));
+                /* -[y log a + (1-y) log(1-a)] = max(z,0) - z y + log(1 + e^-|z|) */
+                part += (zi > 0 ? zi : 0) - zi * y[i] + LOG1P(EXP(-az));
+                z[i] = a;
+                dz[i] = a - y[i];
+            }
+        } else { /* linear output, squared error */
+            PYDL_SIMD_REDUCTION(+:part)
+            for (ptrdiff_t i = c0; i < c1; i++) {
+                const T r = z[i] - y[i];
+                part += (T)0.5 * r * r;
+                dz[i] = r;
+            }
+        }
+        loss += (double)part;
+    }
+    return loss;
+}
+#undef OUTPUT_CHUNK
+
 static double FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T *dZ,
                                const T *Y, const int32_t *labels, const int32_t *idx,
                                ptrdiff_t first)
 {
     double loss = 0;
+    for (ptrdiff_t j = 0; j < nc; j++)
+        for (int i = 0; i < n; i++)
+            Z[j * n + i] += b[i];
+    if (act != PYDL_SOFTMAX) {
+        if (!idx) /* consecutive examples: their rows of Y are one contiguous block */
+            return FN(output_flat)(act, (ptrdiff_t)n * nc, Z, Y + first * n, dZ);
+        for (ptrdiff_t j = 0; j < nc; j++)
+            loss += FN(output_flat)(act, n, Z + j * n, Y + (ptrdiff_t)idx[j] * n, dZ + j * n);
+        return loss;
+    }
     for (ptrdiff_t j = 0; j < nc; j++) {
         T *z = Z + j * n;
-        ptrdiff_t ex = idx ? idx[j] : first + j;
-        for (int i = 0; i < n; i++)
-            z[i] += b[i];
-        if (act == PYDL_SOFTMAX) {
-            int imax = 0;
-            for (int i = 1; i < n; i++)
-                imax = z[i] > z[imax] ? i : imax;
-            const T mx = z[imax];
-            const int y = labels ? labels[ex] : -1;
-            const T zy = y >= 0 ? z[y] : 0;
-            T rest = 0; /* sum of e^(z_i - max) but the max's own 1 */
-            for (int i = 0; i < n; i++) {
-                z[i] = EXP(z[i] - mx);
-                rest += i == imax ? 0 : z[i];
-            }
-            const T sum = 1 + rest;
-            for (int i = 0; i < n; i++)
-                z[i] /= sum;
-            if (y >= 0) {
-                /* logsumexp(z) - z_y, with log1p keeping small losses accurate */
-                loss += (double)(LOG1P(rest) + (mx - zy));
-                if (dZ) {
-                    T *d = dZ + j * n;
-                    for (int i = 0; i < n; i++)
-                        d[i] = z[i];
-                    d[y] -= 1;
-                }
-            }
-        } else if (act == PYDL_SIGMOID) {
-            const T *y = Y ? Y + ex * n : NULL;
-            for (int i = 0; i < n; i++) {
-                T zi = z[i];
-                z[i] = (T)1 / ((T)1 + EXP(-zi));
-                if (y) {
-                    /* -[y log a + (1-y) log(1-a)] = max(z,0) - z y + log(1 + e^-|z|) */
-                    T az = zi < 0 ? -zi : zi;
-                    loss += (double)((zi > 0 ? zi : 0) - zi * y[i] + LOG1P(EXP(-az)));
-                    if (dZ)
-                        dZ[j * n + i] = z[i] - y[i];
-                }
-            }
-        } else { /* linear output, squared error */
-            const T *y = Y ? Y + ex * n : NULL;
-            if (y)
-                for (int i = 0; i < n; i++) {
-                    T r = z[i] - y[i];
-                    loss += 0.5 * (double)r * (double)r;
-                    if (dZ)
-                        dZ[j * n + i] = r;
-                }
+        const ptrdiff_t ex = idx ? idx[j] : first + j;
+        int imax = 0;
+        for (int i = 1; i < n; i++)
+            imax = z[i] > z[imax] ? i : imax;
+        const T mx = z[imax];
+        const int y = labels[ex];
+        const T zy = z[y];
+        T rest = 0; /* sum of e^(z_i - max) but the max's own 1 */
+        for (int i = 0; i < n; i++) {
+            z[i] = EXP(z[i] - mx);
+            rest += i == imax ? 0 : z[i];
         }
+        const T sum = 1 + rest;
+        for (int i = 0; i < n; i++)
+            z[i] /= sum;
+        /* logsumexp(z) - z_y, with log1p keeping small losses accurate */
+        loss += (double)(LOG1P(rest) + (mx - zy));
+        T *d = dZ + j * n;
+        for (int i = 0; i < n; i++)
+            d[i] = z[i];
+        d[y] -= 1;
     }
     return loss;
 }
@@ -217,12 +250,11 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     const T *Ain = (const T *)FN(layer_input)(c, l);
     T *Z = l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb);
     /* rows r0..r1 of W are columns r0..r1 of the stored W^T (np, n) */
-    FN(gemm)('T', 'N', nr, mb, np, 1, W + (ptrdiff_t)r0 * np, np, Ain, np, 0, Z + r0, n);
+    FN(gemm)('T', 'N', nr, mb, np, 1, W + (ptrdiff_t)r0 * np, np, Ain, np, Z + r0, n);
     if (!finish)
         return;
-    const T *b = W + (ptrdiff_t)n * np;
-    for (ptrdiff_t j = 0; j < mb; j++)
-        FN(bias_activate)(net->act[l - 1], (T)net->leaky_slope, nr, 1, b + r0, Z + j * n + r0);
+    FN(bias_activate)(net->act[l - 1], (T)net->leaky_slope, n, r0, r1, mb,
+                      W + (ptrdiff_t)n * np, Z);
 }
 
 /* dW[l] columns [q0, q1) (i.e. rows of the stored dW^T), with the regularization terms. */
@@ -238,7 +270,7 @@ static void FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1, d
     const T *Ain = (const T *)FN(layer_input)(c, l);
     const T inv_m = (T)1 / (T)mb;
     /* dW = (1/m) dZ . A_prev^T; stored as dW^T (np, n) = (1/m) A_prev (np, mb) . dZ^T (mb, n) */
-    FN(gemm)('N', 'T', nq, n, mb, inv_m, Ain + q0, np, dZ, n, 0, dW + q0, np);
+    FN(gemm)('N', 'T', nq, n, mb, inv_m, Ain + q0, np, dZ, n, dW + q0, np);
     if (c->l2 != 0 || c->l1 != 0) {
         const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
         double s2 = 0, s1 = 0;
@@ -264,6 +296,7 @@ static void FN(backward_db)(const FN(step_ctx) *c, int l, ptrdiff_t u0, ptrdiff_
     const T inv_m = (T)1 / (T)mb;
     for (ptrdiff_t u = u0; u < u1; u++) {
         T s = 0;
+        PYDL_SIMD_REDUCTION(+:s)
         for (ptrdiff_t j = 0; j < mb; j++)
             s += dZ[j * n + u];
         db[u] = s * inv_m;
@@ -280,10 +313,13 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     T *dA = c->D[(l - 1) & 1];
     const T *Aprev = c->A + FN(a_off)(net, l - 1, mb);
     /* (np, mb) = W^T (np, n) . dZ (n, mb); column-major W^T is the stored array itself */
-    FN(gemm)('N', 'N', nq, mb, n, 1, W + q0, np, dZ, n, 0, dA + q0, np);
-    for (ptrdiff_t j = 0; j < mb; j++)
-        FN(mul_derivative)(net->act[l - 2], (T)net->leaky_slope, nq, Aprev + j * np + q0,
-                           dA + j * np + q0);
+    FN(gemm)('N', 'N', nq, mb, n, 1, W + q0, np, dZ, n, dA + q0, np);
+    if (nq == np) /* all rows: one contiguous block */
+        FN(mul_derivative)(net->act[l - 2], (T)net->leaky_slope, (ptrdiff_t)np * mb, Aprev, dA);
+    else
+        for (ptrdiff_t j = 0; j < mb; j++)
+            FN(mul_derivative)(net->act[l - 2], (T)net->leaky_slope, nq, Aprev + j * np + q0,
+                               dA + j * np + q0);
 }
 
 /* Everything of one step but the update, run by each of n_threads threads. */
@@ -316,12 +352,12 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         T *Z = (c->out ? c->out : c->A + FN(a_off)(net, L, mb)) + c0 * n;
         const T *b = c->theta + w_off(net, L) + (ptrdiff_t)n * net->dims[L - 1];
         if (!c->with_cost) {
-            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, c1 - c0, b, Z);
+            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, 0, n, c1 - c0, b, Z);
             return;
         }
-        part[0] = FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z,
-                                   c->with_grad ? c->D[L & 1] + c0 * n : NULL, c->Y, c->labels,
-                                   c->idx ? c->idx + c0 : NULL, c->first + c0);
+        /* dZ[L] is written even for a cost alone: the workspace always has room for it */
+        part[0] = FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z, c->D[L & 1] + c0 * n,
+                                   c->Y, c->labels, c->idx ? c->idx + c0 : NULL, c->first + c0);
         if (!c->with_grad)
             return;
     }

@@ -19,6 +19,14 @@ static inline int pydl_thread_num(void) { return 0; }
 static inline int pydl_num_threads(void) { return 1; }
 #endif
 
+/* `omp simd reduction(...)`: lets the compiler vectorize a floating-point sum (a reordering
+ * it may not do on its own). OpenMP 4.0+ only (not MSVC's 2.0). */
+#if defined(_OPENMP) && _OPENMP >= 201307
+#define PYDL_SIMD_REDUCTION(r) PYDL_PRAGMA(omp simd reduction(r))
+#else
+#define PYDL_SIMD_REDUCTION(r)
+#endif
+
 /* A barrier for code that runs inside a parallel region started by its caller
  * (an orphaned barrier); free when the team has one thread. */
 static inline void pydl_barrier(int n_threads)

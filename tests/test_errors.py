@@ -62,9 +62,7 @@ def _bits(a):
 def _state(net, optimizers):
     state = {"theta": _bits(net.theta), "theta's buffer": net.theta.ctypes.data,
              "epochs_trained": net.epochs_trained, "net.optimizer": id(net.optimizer)}
-    opts = [net.optimizer] if net.optimizer is not None else []
-    opts += [o for o in optimizers if all(o is not p for p in opts)]
-    for i, o in enumerate(opts):
+    for i, o in enumerate(optimizers):
         for attr in ("t", "v", "s", "learning_rate", "_owner"):
             value = getattr(o, attr, None)
             value = id(value) if attr == "_owner" else value
@@ -75,14 +73,28 @@ def _state(net, optimizers):
 
 @contextlib.contextmanager
 def unchanged(net, *optimizers):
-    """Asserts that the block leaves `net` and the optimizers bitwise as they were:
-    theta (values and buffer), epochs_trained, which optimizer it holds, and each
-    optimizer's t, v, s, learning rate and owner."""
-    before = _state(net, optimizers)
+    """Asserts that the block leaves `net` and the optimizers (the network's own and those
+    given) bitwise as they were: theta (values and buffer), epochs_trained, which optimizer
+    the network holds, and each optimizer's t, v, s, learning rate and owner."""
+    opts = [net.optimizer] if net.optimizer is not None else []
+    opts += [o for o in optimizers if all(o is not p for p in opts)]
+    before = _state(net, opts)
     yield
-    after = _state(net, optimizers)
+    after = _state(net, opts)
     changed = [k for k in before if before[k] != after[k]]
     assert not changed, f"the failed call changed the network: {changed}"
+
+
+def test_unchanged_detects_changes():
+    """The helper is not vacuous: a successful step, fit or theta assignment is caught."""
+    for change in (lambda net, X, y: net.fit(X, y, epochs=1),
+                   lambda net, X, y: net.optimizer.step(net, net.gradients(X, y)),
+                   lambda net, X, y: setattr(net, "theta", net.theta + 1),
+                   lambda net, X, y: net.fit(X, y, epochs=0, optimizer=Adam(0.01))):
+        net, X, y = trained()
+        with pytest.raises(AssertionError, match="changed the network"):
+            with unchanged(net):
+                change(net, X, y)
 
 
 METHODS = {
@@ -425,7 +437,8 @@ def test_fit_epochs_too_large():
         print("epochs_trained", net.epochs_trained)
     """)
     root = os.path.dirname(os.path.dirname(os.path.abspath(pydl.__file__)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])))
+    path = os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))
+    env = dict(os.environ, PYTHONPATH=path)
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           timeout=300, env=env, cwd=root)
     assert proc.returncode == 0, proc.stderr
