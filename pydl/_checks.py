@@ -32,9 +32,16 @@ def check_scalar(value, name, *, integer=False, low=None, high=None, low_open=Fa
     return int(value) if integer else float(value)
 
 
+def _as_array(a, name):
+    try:
+        return np.asarray(a)
+    except (ValueError, TypeError) as exc:  # ragged nested lists and the like
+        raise ValueError(f"{name} must be convertible to a rectangular array: {exc}") from None
+
+
 def as_float_matrix(X, name, n_features, dtype):
     """X as a C-contiguous (n_samples, n_features) array of `dtype`, converted once."""
-    X = np.asarray(X)
+    X = _as_array(X, name)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
     if X.ndim != 2:
@@ -43,16 +50,19 @@ def as_float_matrix(X, name, n_features, dtype):
         raise ValueError(f"{name} must have {n_features} features (columns), got shape {X.shape}")
     if X.shape[0] == 0:
         raise ValueError(f"{name} is empty: it must hold at least one example")
-    X = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(X).all():
+    with np.errstate(over="ignore"):
+        converted = np.ascontiguousarray(X, dtype=dtype)
+    if not np.isfinite(converted).all():
+        if np.isfinite(X).all():
+            raise ValueError(f"{name} has values too large for {np.dtype(dtype).name}")
         raise ValueError(f"{name} contains NaN or infinity")
-    return X
+    return converted
 
 
 def as_targets(y, name, n_samples, output, n_outputs, dtype):
     """Targets as the door expects them: (Y, None) for sigmoid/linear outputs with Y of shape
     (n_samples, n_outputs), (None, labels) with int32 labels for softmax."""
-    y = np.asarray(y)
+    y = _as_array(y, name)
     if y.ndim == 0 or y.shape[0] != n_samples:
         raise ValueError(f"{name} must have one row per example ({n_samples}), got shape {y.shape}")
     if output == "softmax":

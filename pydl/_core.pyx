@@ -39,7 +39,8 @@ def check_array(a, str name, dtype, shape, bint writable=False):
     if a.dtype != dtype:
         raise TypeError(f"{name} must have dtype {np.dtype(dtype).name}, got {a.dtype.name}")
     if a.ndim != len(shape) or any(s is not None and s != d for s, d in zip(shape, a.shape)):
-        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
+        want = "(" + ", ".join("any" if s is None else str(s) for s in shape) + \
+               ("," if len(shape) == 1 else "") + ")"
         raise ValueError(f"{name} must have shape {want}, got {a.shape}")
     if not a.flags.c_contiguous:
         raise ValueError(f"{name} must be C-contiguous")
@@ -145,8 +146,9 @@ cdef inline void *_ptr(a):
     return cnp.PyArray_DATA(<cnp.ndarray>a) if a is not None else NULL
 
 
-cdef _check_common(Architecture arch, theta, X, work, int batch):
-    """theta (P,) float32/float64; X (m, n0) of the same dtype; work large enough."""
+cdef _check_common(Architecture arch, theta, X, work, batch, int n_threads):
+    """theta (P,) float32/float64; X (m, n0) of the same dtype; work large enough for
+    batches of `batch` examples (None: all of X); n_threads >= 1."""
     if not isinstance(theta, np.ndarray) or theta.dtype not in (np.float32, np.float64):
         raise TypeError("theta must be a float32 or float64 numpy.ndarray")
     dtype = theta.dtype
@@ -157,8 +159,12 @@ cdef _check_common(Architecture arch, theta, X, work, int batch):
     if X.shape[0] > _INT_MAX:
         raise ValueError(f"X has too many examples ({X.shape[0]} > {_INT_MAX})")
     check_array(work, "work", dtype, (None,), writable=True)
+    if batch is None:
+        batch = X.shape[0]
     if work.shape[0] < pydl_workspace_size(&arch.net, batch, 1):
         raise ValueError("work is too small for this batch size")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
     return dtype
 
 
@@ -179,9 +185,9 @@ cdef _check_targets(Architecture arch, dtype, int m, Y, labels):
 
 # ---- entry points ---------------------------------------------------------------------------
 
-def forward(Architecture arch, theta, X, out, work, int n_threads=1):
+def forward(Architecture arch not None, theta, X, out, work, int n_threads=1):
     """out (m, n_L) := A[L] of the network with parameters theta on X (m, n_x)."""
-    dtype = _check_common(arch, theta, X, work, X.shape[0])
+    dtype = _check_common(arch, theta, X, work, None, n_threads)
     cdef int m = X.shape[0]
     check_array(out, "out", dtype, (m, arch.dims[-1]), writable=True)
     check_finite(X, "X")
@@ -202,11 +208,11 @@ def forward(Architecture arch, theta, X, out, work, int n_threads=1):
     return out
 
 
-def cost_grad(Architecture arch, theta, X, Y, labels, double l2, double l1, grad, work,
+def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double l1, grad, work,
               int n_threads=1):
     """The cost J (with the L2/L1 terms) on (X, Y or labels); grad (P,) := dJ/dtheta
     unless grad is None. Returns J (inf or nan when the network overflows)."""
-    dtype = _check_common(arch, theta, X, work, X.shape[0])
+    dtype = _check_common(arch, theta, X, work, None, n_threads)
     cdef int m = X.shape[0]
     check_finite(X, "X")
     _check_targets(arch, dtype, m, Y, labels)
@@ -276,6 +282,8 @@ def update(str kind, double beta1, double beta2, double epsilon, int64_t t, doub
         raise ValueError(f"learning_rate must be a finite number > 0, got {lr}")
     if t < 1:
         raise ValueError(f"t must be >= 1 (updates count from 1), got {t}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
     cdef pydl_optimizer o
     _fill_optimizer(&o, kind, beta1, beta2, epsilon, t - 1)
     cdef Py_ssize_t P = theta.shape[0]
@@ -304,7 +312,7 @@ cdef int _stop_hook(void *ctx) noexcept nogil:
     return 0
 
 
-def train(Architecture arch, theta, v, s, X, Y, labels, *, str optimizer, double beta1,
+def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimizer, double beta1,
           double beta2, double epsilon, progress, lrs, costs, int64_t epoch0,
           int batch_size, bint shuffle, uint64_t seed, double l2, double l1,
           double lr_step_k, int n_threads, work, perm):
@@ -316,7 +324,7 @@ def train(Architecture arch, theta, v, s, X, Y, labels, *, str optimizer, double
     signal handler raised) with the parameters left after the last completed step, and
     FloatingPointError when a batch cost stops being finite (before that batch's update).
     """
-    dtype = _check_common(arch, theta, X, work, batch_size)
+    dtype = _check_common(arch, theta, X, work, batch_size, n_threads)
     check_array(theta, "theta", dtype, (arch.n_params,), writable=True)
     cdef int m = X.shape[0]
     if not 1 <= batch_size <= m:
@@ -334,8 +342,6 @@ def train(Architecture arch, theta, v, s, X, Y, labels, *, str optimizer, double
         raise ValueError(f"l2 and l1 must be finite and >= 0, got l2={l2}, l1={l1}")
     if not (isfinite(lr_step_k) and lr_step_k >= 0):
         raise ValueError(f"lr_step_k must be finite and >= 0, got {lr_step_k}")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
     check_array(progress, "progress", np.int64, (2,), writable=True)
 
     cdef pydl_optimizer o

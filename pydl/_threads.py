@@ -8,12 +8,14 @@ that several pydl calls in several Python threads share one limit.
 from __future__ import annotations
 
 import contextlib
+import numbers
 import os
 import threading
 
 from pydl import _core
 
 _in_forked_child = False
+MAX_THREADS = 256  # the C core's limit (PYDL_MAX_THREADS)
 
 
 def _after_fork_in_child() -> None:
@@ -34,8 +36,11 @@ def resolve_n_threads(n_threads: int | None) -> int:
     usable = _core.max_threads()
     if n_threads is None:
         return usable
-    if isinstance(n_threads, bool) or not isinstance(n_threads, int) or n_threads == 0:
-        raise ValueError(f"n_threads must be None or a nonzero integer, got {n_threads!r}")
+    if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) \
+            or n_threads == 0 or abs(n_threads) > MAX_THREADS:
+        raise ValueError(f"n_threads must be None or a nonzero integer in "
+                         f"[-{MAX_THREADS}, {MAX_THREADS}], got {n_threads!r}")
+    n_threads = int(n_threads)
     if n_threads < 0:
         return max(1, usable + 1 + n_threads)
     return n_threads

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -24,6 +25,8 @@ INITIALIZERS = ("zeros", "random", "xavier", "xavier_avg", "he")
 DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 # forward/cost work on chunks of at most this many workspace elements (bounded memory)
 _CHUNK_ELEMENTS = 1 << 23
+# fit hands the C loop at most this many epochs at once (bounded per-epoch arrays)
+_MAX_EPOCHS_PER_CALL = 1 << 16
 
 
 def _init_std(init, n_prev, n_cur, scale):
@@ -76,16 +79,29 @@ class Network:
             dims = [d for d in layer_dims]
         except TypeError:
             raise TypeError(f"layer_dims must be a sequence of ints, got {layer_dims!r}") from None
+        for name, value in (("hidden_activation", hidden_activation),
+                            ("output_activation", output_activation)):
+            if not isinstance(value, str):
+                raise TypeError(f"{name} must be an activation name (str), got {value!r}")
         if activations is None:
             activations = [hidden_activation] * (len(dims) - 2) + [output_activation]
+        elif isinstance(activations, str) or not hasattr(activations, "__iter__"):
+            raise TypeError(f"activations must be a sequence of names, one per layer, "
+                            f"got {activations!r}")
+        else:
+            activations = list(activations)
+            for a in activations:
+                if not isinstance(a, str):
+                    raise TypeError(f"activations must hold activation names (str), got {a!r}")
         leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
         self._arch = _core.Architecture(dims, activations, leaky_slope)
-        try:
-            dtype = np.dtype(dtype)
+        try:  # None would mean float64 to NumPy: not a choice here
+            dtype_ok = dtype is not None and np.dtype(dtype) in DTYPES
         except TypeError:
-            dtype = None
-        if dtype not in DTYPES:
+            dtype_ok = False
+        if not dtype_ok:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        dtype = np.dtype(dtype)
         if init not in INITIALIZERS:
             raise ValueError(f"unknown init {init!r}; expected one of {INITIALIZERS}")
         init_scale = check_scalar(init_scale, "init_scale", low=0, low_open=True)
@@ -169,8 +185,12 @@ class Network:
         value = np.asarray(value)
         if value.shape != self._theta.shape:
             raise ValueError(f"theta must have shape {self._theta.shape}, got {value.shape}")
-        if value.dtype.kind not in "biuf" or not np.isfinite(value).all():
-            raise ValueError("theta must hold finite real numbers")
+        if value.dtype.kind not in "biuf":
+            raise TypeError(f"theta must hold real numbers, got dtype {value.dtype}")
+        with np.errstate(over="ignore"):
+            value = value.astype(self.dtype)
+        if not np.isfinite(value).all():
+            raise ValueError(f"theta must hold finite {self.dtype.name} numbers")
         self._theta[...] = value  # in place: the views in `parameters` stay valid
 
     @property
@@ -180,11 +200,16 @@ class Network:
 
     def _flatten_gradients(self, grads):
         """The flat vector (theta's layout) of a dict with keys dW1, db1, ..., dWL, dbL."""
+        if not isinstance(grads, Mapping):
+            raise TypeError(f"grads must be a dict like net.gradients() returns, "
+                            f"got {type(grads).__name__}")
         flat = np.empty_like(self._theta)
         for key, view in self._views(flat, "d").items():
             if key not in grads:
                 raise ValueError(f"grads is missing {key!r}")
             g = np.asarray(grads[key])
+            if g.dtype.kind not in "biuf":
+                raise TypeError(f"grads[{key!r}] must hold real numbers, got dtype {g.dtype}")
             if g.shape != view.shape:
                 raise ValueError(f"grads[{key!r}] must have shape {view.shape}, got {g.shape}")
             view[...] = g
@@ -247,9 +272,8 @@ class Network:
         """Accuracy for classifiers (fraction of examples whose every output is right), R^2
         for a linear output."""
         pred = self.predict(X)
-        y = np.asarray(y)
-        if y.shape[0] != pred.shape[0]:
-            raise ValueError(f"y must have one row per example ({pred.shape[0]}), got {y.shape}")
+        Y, labels = self._targets(y, pred.shape[0])
+        y = labels if labels is not None else Y
         if self.output_activation == "linear":
             y = y.reshape(pred.shape).astype(np.float64)
             ss_res = ((y - pred) ** 2).sum()
@@ -355,7 +379,7 @@ class Network:
         History
             Cost and learning rate per epoch, wall time.
         """
-        epochs = check_scalar(epochs, "epochs", integer=True, low=0)
+        epochs = check_scalar(epochs, "epochs", integer=True, low=0, high=2**31 - 1)
         l2 = check_scalar(l2, "l2", low=0)
         l1 = check_scalar(l1, "l1", low=0)
         optimizer = self._resolve_optimizer(optimizer, learning_rate)
@@ -368,6 +392,8 @@ class Network:
         batch_size = m if batch_size is None else check_scalar(
             batch_size, "batch_size", integer=True, low=1, high=m)
         nt = self._threads(n_threads)
+        optimizer._check_learning_rate()
+        self._check_rates(schedule, optimizer, min(epochs, 1))  # before anything changes
 
         optimizer._bind(self)
         self.optimizer = optimizer
@@ -378,12 +404,12 @@ class Network:
         b1, b2, eps = optimizer._hyper()
         start = time.perf_counter()
         done = 0
-        chunk = 1 if verbose else epochs
+        chunk = 1 if verbose else _MAX_EPOCHS_PER_CALL
         try:
             with sequential_blas():
                 while done < epochs:
                     n = min(chunk, epochs - done)
-                    lrs = schedule.rates(optimizer.learning_rate, self.epochs_trained, n)
+                    lrs = self._check_rates(schedule, optimizer, n)
                     costs = np.empty(n)
                     t0 = time.perf_counter()
                     try:
@@ -415,6 +441,16 @@ class Network:
             if verbose:
                 print(file=sys.stderr)
         return history
+
+    def _check_rates(self, schedule, optimizer, n):
+        """The learning rates of the next n epochs, checked."""
+        lrs = schedule.rates(optimizer.learning_rate, self.epochs_trained, n)
+        bad = ~(np.isfinite(lrs) & (lrs > 0))
+        if bad.any():
+            epoch = self.epochs_trained + int(np.argmax(bad))
+            raise ValueError(f"lr_schedule gives the learning rate {lrs[bad][0]!r} for epoch "
+                             f"{epoch}; it must be finite and > 0")
+        return lrs
 
     def _resolve_optimizer(self, optimizer, learning_rate):
         if optimizer is not None:

@@ -28,6 +28,10 @@ class Optimizer:
         self.t = 0
         self._owner = None
 
+    def _check_learning_rate(self):
+        """learning_rate is a plain attribute: check it again when it is used."""
+        check_scalar(self.learning_rate, "learning_rate", low=0, low_open=True)
+
     def reset(self):
         """Forget the state (v, s, t): the next update starts from scratch."""
         self.v = self.s = None
@@ -55,10 +59,12 @@ class Optimizer:
         """Apply one update to `net` from `grads`, a dict like `net.gradients` returns
         (e.g. averaged across processes). Returns the new update count `t`."""
         g = net._flatten_gradients(grads)
+        n_threads = resolve_n_threads(n_threads)
+        self._check_learning_rate()
         self._bind(net)
         b1, b2, eps = self._hyper()
         _core.update(self._kind, b1, b2, eps, self.t + 1, self.learning_rate, net.theta, g,
-                     self.v, self.s, resolve_n_threads(n_threads))
+                     self.v, self.s, n_threads)
         self.t += 1
         return self.t
 
