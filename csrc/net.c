@@ -10,7 +10,6 @@
 #include "philox.h"
 #include "fastmath.h"
 
-#define PYDL_MAX_THREADS 256
 /* Below this many multiply-adds per step, one thread beats a parallel region. */
 #define PYDL_PARALLEL_MIN_MACS 65536
 
@@ -59,8 +58,9 @@ ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch, int n_threads)
         sum_n += net->dims[l];
         max_n = net->dims[l] > max_n ? net->dims[l] : max_n;
     }
-    return ((ptrdiff_t)net->dims[0] + sum_n + 2 * (ptrdiff_t)max_n) * max_batch
-           + pydl_n_params(net);
+    /* Xb, A[1..L], D[0], D[1], loss (carve() in net_impl.h), then grad */
+    return ((ptrdiff_t)net->dims[0] + sum_n + 2 * (ptrdiff_t)max_n
+            + net->dims[net->n_layers]) * max_batch + pydl_n_params(net);
 }
 
 /* Offset of W[l] in theta; b[l] follows it at + n[l] * n[l-1]. */
@@ -113,8 +113,7 @@ int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)
     }
     if (n_threads < 2 || macs * mb < PYDL_PARALLEL_MIN_MACS)
         return 1;
-    n_threads = n_threads > most ? most : n_threads;
-    return n_threads > PYDL_MAX_THREADS ? PYDL_MAX_THREADS : n_threads;
+    return n_threads > most ? most : n_threads;
 }
 
 void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])

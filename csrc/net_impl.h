@@ -121,53 +121,45 @@ static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T *D)
  * examples' indices idx[j] (or first + j when idx is NULL). Returns the summed loss of the
  * block, computed stably from Z; writes A over Z and dZ. */
 
-/* sigmoid/linear output over count consecutive values with their targets y. The loss is
- * summed in T within chunks (a reduction the compiler can vectorize) and in double across. */
-#define OUTPUT_CHUNK 256
-static double FN(output_flat)(int act, ptrdiff_t count, T *z, const T *y, T *dz)
+/* sigmoid/linear output over count consecutive values with their targets y; the loss of
+ * each value goes to loss[i]. */
+static void FN(output_flat)(int act, ptrdiff_t count, T *z, const T *y, T *dz, T *loss)
 {
-    double loss = 0;
-    for (ptrdiff_t c0 = 0; c0 < count; c0 += OUTPUT_CHUNK) {
-        const ptrdiff_t c1 = count - c0 < OUTPUT_CHUNK ? count : c0 + OUTPUT_CHUNK;
-        T part = 0;
-        if (act == PYDL_SIGMOID) {
-            PYDL_SIMD_REDUCTION(+:part)
-            for (ptrdiff_t i = c0; i < c1; i++) {
-                const T zi = z[i], az = zi < 0 ? -zi : zi;
-                const T a = (T)1 / ((T)1 + EXP(-zi));
-                /* -[y log a + (1-y) log(1-a)] = max(z,0) - z y + log(1 + e^-|z|) */
-                part += (zi > 0 ? zi : 0) - zi * y[i] + LOG1P(EXP(-az));
-                z[i] = a;
-                dz[i] = a - y[i];
-            }
-        } else { /* linear output, squared error */
-            PYDL_SIMD_REDUCTION(+:part)
-            for (ptrdiff_t i = c0; i < c1; i++) {
-                const T r = z[i] - y[i];
-                part += (T)0.5 * r * r;
-                dz[i] = r;
-            }
+    if (act == PYDL_SIGMOID) {
+        for (ptrdiff_t i = 0; i < count; i++) {
+            const T zi = z[i], az = zi < 0 ? -zi : zi;
+            const T a = (T)1 / ((T)1 + EXP(-zi));
+            /* -[y log a + (1-y) log(1-a)] = max(z,0) - z y + log(1 + e^-|z|) */
+            loss[i] = (zi > 0 ? zi : 0) - zi * y[i] + LOG1P(EXP(-az));
+            z[i] = a;
+            dz[i] = a - y[i];
         }
-        loss += (double)part;
+    } else { /* linear output, squared error */
+        for (ptrdiff_t i = 0; i < count; i++) {
+            const T r = z[i] - y[i];
+            loss[i] = (T)0.5 * r * r;
+            dz[i] = r;
+        }
     }
-    return loss;
 }
-#undef OUTPUT_CHUNK
 
-static double FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T *dZ,
-                               const T *Y, const int32_t *labels, const int32_t *idx,
-                               ptrdiff_t first)
+/* The output layer for nc examples: Z (n, nc) := A[L] (bias added here), dZ := A - Y, and
+ * loss[k] := the loss of value k (sigmoid/linear, n per example) or of example k (softmax). */
+static void FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T *dZ, T *loss,
+                             const T *Y, const int32_t *labels, const int32_t *idx,
+                             ptrdiff_t first)
 {
-    double loss = 0;
     for (ptrdiff_t j = 0; j < nc; j++)
         for (int i = 0; i < n; i++)
             Z[j * n + i] += b[i];
     if (act != PYDL_SOFTMAX) {
         if (!idx) /* consecutive examples: their rows of Y are one contiguous block */
-            return FN(output_flat)(act, (ptrdiff_t)n * nc, Z, Y + first * n, dZ);
-        for (ptrdiff_t j = 0; j < nc; j++)
-            loss += FN(output_flat)(act, n, Z + j * n, Y + (ptrdiff_t)idx[j] * n, dZ + j * n);
-        return loss;
+            FN(output_flat)(act, (ptrdiff_t)n * nc, Z, Y + first * n, dZ, loss);
+        else
+            for (ptrdiff_t j = 0; j < nc; j++)
+                FN(output_flat)(act, n, Z + j * n, Y + (ptrdiff_t)idx[j] * n, dZ + j * n,
+                                loss + j * n);
+        return;
     }
     for (ptrdiff_t j = 0; j < nc; j++) {
         T *z = Z + j * n;
@@ -187,13 +179,28 @@ static double FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T
         for (int i = 0; i < n; i++)
             z[i] /= sum;
         /* logsumexp(z) - z_y, with log1p keeping small losses accurate */
-        loss += (double)(LOG1P(rest) + (mx - zy));
+        loss[j] = LOG1P(rest) + (mx - zy);
         T *d = dZ + j * n;
         for (int i = 0; i < n; i++)
             d[i] = z[i];
         d[y] -= 1;
     }
-    return loss;
+}
+
+/* sum of loss[0..count) in a fixed order (chunks summed in T, vectorizable, then in double):
+ * the same whatever the number of threads that produced the values */
+static double FN(sum_losses)(ptrdiff_t count, const T *loss)
+{
+    double total = 0;
+    for (ptrdiff_t c0 = 0; c0 < count; c0 += 256) {
+        const ptrdiff_t c1 = count - c0 < 256 ? count : c0 + 256;
+        T part = 0;
+        PYDL_SIMD_REDUCTION(+:part)
+        for (ptrdiff_t i = c0; i < c1; i++)
+            part += loss[i];
+        total += (double)part;
+    }
+    return total;
 }
 
 /* ---- one step ------------------------------------------------------------------------ */
@@ -216,10 +223,8 @@ typedef struct {
     T *Xb;                   /* gathered batch (n0, mb) when idx != NULL */
     T *A;                    /* A[1..L] one after the other, each (n[l], mb) */
     T *D[2];                 /* dZ[l] lives in D[l & 1] */
-    double *partial;         /* per thread: loss, sum W^2, sum |W|, padded to a cache line */
+    T *loss;                 /* (n[L], mb): the loss of each output value (or example) */
 } FN(step_ctx);
-
-#define PARTIAL_STRIDE 8
 
 /* Offsets of A[l] in the A area, W[l] in theta (so b[l] at w_off + n[l]*n[l-1]). */
 static ptrdiff_t FN(a_off)(const pydl_net *net, int l, int mb)
@@ -257,9 +262,9 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
                       W + (ptrdiff_t)n * np, Z);
 }
 
-/* dW[l] columns [q0, q1) (i.e. rows of the stored dW^T), with the regularization terms. */
-static void FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1, double *w2,
-                                 double *w1)
+/* dW[l] columns [q0, q1) (i.e. rows of the stored dW^T), with the regularization terms
+ * (l2/m) W + (l1/m) sign(W). */
+static void FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
 {
     const pydl_net *net = c->net;
     const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb, nq = q1 - q0;
@@ -273,16 +278,9 @@ static void FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1, d
     FN(gemm)('N', 'T', nq, n, mb, inv_m, Ain + q0, np, dZ, n, dW + q0, np);
     if (c->l2 != 0 || c->l1 != 0) {
         const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
-        double s2 = 0, s1 = 0;
         for (ptrdiff_t u = 0; u < n; u++)
-            for (ptrdiff_t q = u * np + q0; q < u * np + q1; q++) {
-                const T w = W[q];
-                dW[q] += k2 * w + k1 * (T)((w > 0) - (w < 0));
-                s2 += (double)w * (double)w;
-                s1 += (double)(w < 0 ? -w : w);
-            }
-        *w2 += s2;
-        *w1 += s1;
+            for (ptrdiff_t q = u * np + q0; q < u * np + q1; q++)
+                dW[q] += k2 * W[q] + k1 * (T)((W[q] > 0) - (W[q] < 0));
     }
 }
 
@@ -327,10 +325,8 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
 {
     const pydl_net *net = c->net;
     const int L = net->n_layers, mb = c->mb, n0 = net->dims[0];
-    double *part = c->partial + tid * PARTIAL_STRIDE;
     ptrdiff_t c0, c1, b0, b1, u0, u1;
     int nb, r0, r1;
-    part[0] = part[1] = part[2] = 0;
     pydl_share(mb, tid, n_threads, &c0, &c1);
     if (c->idx) { /* gather the batch: rows of X are contiguous */
         for (ptrdiff_t j = c0; j < c1; j++)
@@ -356,8 +352,10 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
             return;
         }
         /* dZ[L] is written even for a cost alone: the workspace always has room for it */
-        part[0] = FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z, c->D[L & 1] + c0 * n,
-                                   c->Y, c->labels, c->idx ? c->idx + c0 : NULL, c->first + c0);
+        const int per = net->act[L - 1] == PYDL_SOFTMAX ? 1 : n; /* losses per example */
+        FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z, c->D[L & 1] + c0 * n,
+                         c->loss + c0 * per, c->Y, c->labels, c->idx ? c->idx + c0 : NULL,
+                         c->first + c0);
         if (!c->with_grad)
             return;
     }
@@ -367,7 +365,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         block_share(np, tid, n_threads, &nb, &b0, &b1);
         for (ptrdiff_t b = b0; b < b1; b++) {
             block_rows(np, nb, b, &r0, &r1);
-            FN(backward_dw_rows)(c, l, r0, r1, &part[1], &part[2]);
+            FN(backward_dw_rows)(c, l, r0, r1);
             if (l > 1)
                 FN(backward_da_rows)(c, l, r0, r1);
         }
@@ -376,8 +374,9 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     }
 }
 
-/* Runs step() on n_threads threads (or inline for one) and sums the partials. */
-static void FN(run_step)(const FN(step_ctx) *c, int n_threads, double sums[3])
+/* Runs step() on n_threads threads (or inline for one); returns the batch's summed loss
+ * (0 without a cost). */
+static double FN(run_step)(const FN(step_ctx) *c, int n_threads)
 {
 #ifdef _OPENMP
     if (n_threads > 1) {
@@ -385,19 +384,18 @@ static void FN(run_step)(const FN(step_ctx) *c, int n_threads, double sums[3])
         FN(step)(c, pydl_thread_num(), pydl_num_threads());
     } else
 #endif
-    {
-        n_threads = 1;
         FN(step)(c, 0, 1);
-    }
-    sums[0] = sums[1] = sums[2] = 0;
-    for (int t = 0; t < n_threads; t++)
-        for (int k = 0; k < 3; k++)
-            sums[k] += c->partial[t * PARTIAL_STRIDE + k];
+    if (!c->with_cost)
+        return 0;
+    const int n = c->net->dims[c->net->n_layers];
+    const int per = c->net->act[c->net->n_layers - 1] == PYDL_SOFTMAX ? 1 : n;
+    return FN(sum_losses)((ptrdiff_t)per * c->mb, c->loss);
 }
 
 /* ---- workspace ----------------------------------------------------------------------- */
 
-/* Workspace: Xb (n0, mb) | A[1..L] | D[0], D[1] (max n, mb) each | grad (P). */
+/* Workspace: Xb (n0, mb) | A[1..L] | D[0], D[1] (max n, mb) each | loss (n[L], mb) |
+ * grad (P). pydl_workspace_size must agree. */
 static void FN(carve)(const pydl_net *net, int mb, T *work, FN(step_ctx) *c)
 {
     ptrdiff_t sum_n = 0;
@@ -410,7 +408,8 @@ static void FN(carve)(const pydl_net *net, int mb, T *work, FN(step_ctx) *c)
     c->A = c->Xb + (ptrdiff_t)net->dims[0] * mb;
     c->D[0] = c->A + sum_n * mb;
     c->D[1] = c->D[0] + (ptrdiff_t)max_n * mb;
-    c->grad = c->D[1] + (ptrdiff_t)max_n * mb;
+    c->loss = c->D[1] + (ptrdiff_t)max_n * mb;
+    c->grad = c->loss + (ptrdiff_t)net->dims[net->n_layers] * mb;
 }
 
 /* sum of W^2 and of |W| over every layer's weights (biases excluded) */
@@ -496,17 +495,25 @@ void FN(pydl_update)(const pydl_optimizer *o, int64_t t, double lr, ptrdiff_t P,
 
 /* ---- entry points -------------------------------------------------------------------- */
 
+/* m * J's regularization part: (l2/2) sum ||W||^2 + l1 sum |W| (a serial pass, fixed order) */
+static double FN(regularization)(const pydl_net *net, const T *theta, double l2, double l1)
+{
+    double w2, w1;
+    if (l2 == 0 && l1 == 0)
+        return 0;
+    FN(weight_sums)(net, theta, &w2, &w1);
+    return 0.5 * l2 * w2 + l1 * w1;
+}
+
 int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
                      T *out, T *work)
 {
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
-    double partial[PYDL_MAX_THREADS * PARTIAL_STRIDE], sums[3];
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = theta; c.out = out;
-    c.partial = partial;
-    FN(run_step)(&c, pydl_effective_threads(n_threads, net, m), sums);
+    FN(run_step)(&c, pydl_effective_threads(n_threads, net, m));
     return PYDL_OK;
 }
 
@@ -516,18 +523,15 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
 {
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
-    double partial[PYDL_MAX_THREADS * PARTIAL_STRIDE], sums[3];
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = grad != NULL;
     if (grad)
         c.grad = grad;
-    c.l2 = (T)l2; c.l1 = (T)l1; c.partial = partial;
-    FN(run_step)(&c, pydl_effective_threads(n_threads, net, m), sums);
-    if (!grad) /* the regularization sums come from the backward pass otherwise */
-        FN(weight_sums)(net, theta, &sums[1], &sums[2]);
-    *cost = (sums[0] + 0.5 * l2 * sums[1] + l1 * sums[2]) / m;
+    c.l2 = (T)l2; c.l1 = (T)l1;
+    const double loss = FN(run_step)(&c, pydl_effective_threads(n_threads, net, m));
+    *cost = (loss + FN(regularization)(net, theta, l2, l1)) / m;
     return isfinite(*cost) ? PYDL_OK : PYDL_ERR_NONFINITE;
 }
 
@@ -538,7 +542,6 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     const pydl_net *net = tr->net;
     const int bs = tr->batch_size;
     const ptrdiff_t P = pydl_n_params(net);
-    double partial[PYDL_MAX_THREADS * PARTIAL_STRIDE], sums[3];
     int64_t since_check = 0;
     *epochs_done = 0;
     if (!GEMM_READY)
@@ -549,7 +552,7 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     FN(carve)(net, bs, work, &c);
     c.net = net; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = 1;
-    c.l2 = (T)tr->l2; c.l1 = (T)tr->l1; c.partial = partial;
+    c.l2 = (T)tr->l2; c.l1 = (T)tr->l1;
     const int shuffle = tr->shuffle && bs < m;
     for (int e = 0; e < n_epochs; e++) {
         double total = 0;
@@ -561,8 +564,9 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
             c.mb = mb;
             c.first = first;
             c.idx = shuffle ? perm + first : NULL;
-            FN(run_step)(&c, nt, sums);
-            const double batch = sums[0] + 0.5 * tr->l2 * sums[1] + tr->l1 * sums[2];
+            /* m_b * J_b: the loss and the regularization at the parameters before the update */
+            const double batch = FN(run_step)(&c, nt) + FN(regularization)(net, theta, tr->l2,
+                                                                             tr->l1);
             if (!isfinite(batch))
                 return PYDL_ERR_NONFINITE; /* before the update: theta stays finite */
             total += batch;

@@ -15,7 +15,7 @@ import threading
 from pydl import _core
 
 _in_forked_child = False
-MAX_THREADS = 256  # the C core's limit (PYDL_MAX_THREADS)
+MAX_THREADS = 1024  # a sanity bound: the C core uses at most 16 per product anyway
 
 
 def _after_fork_in_child() -> None:
@@ -52,12 +52,27 @@ _limiter = None
 _controller = None
 
 
+def _release_blas_control():
+    """threadpoolctl >= 3.6 lets only one Python thread (the "controlling thread", released
+    when a `with` block exits) change a process-wide pthreads OpenBLAS limit. pydl's limit is
+    shared by all its callers and set/restored by whichever thread comes first/last, so it
+    takes control explicitly around each change."""
+    import threadpoolctl
+
+    clear = getattr(getattr(threadpoolctl, "OpenBLASController", None),
+                    "clear_controlling_thread", None)
+    if clear is not None:
+        clear(force=True)
+
+
 @contextlib.contextmanager
 def sequential_blas():
     """Hold scipy's (and numpy's) BLAS at one thread while pydl's C core calls it.
 
     Also with one pydl thread: a multi-threaded BLAS splits a product differently and gives
-    different bits, and pydl's results must not depend on the number of threads."""
+    different bits, and pydl's results must not depend on the number of threads. Calls from
+    several Python threads share one limit, set by the first to enter and restored by the
+    last to leave."""
     global _depth, _limiter, _controller
     if not _core.openmp_enabled():
         yield
@@ -68,7 +83,9 @@ def sequential_blas():
                 from threadpoolctl import ThreadpoolController
 
                 _controller = ThreadpoolController()
+            _release_blas_control()
             _limiter = _controller.limit(limits=1, user_api="blas")
+            _release_blas_control()
         _depth += 1
     try:
         yield
@@ -76,5 +93,7 @@ def sequential_blas():
         with _lock:
             _depth -= 1
             if _depth == 0:
+                _release_blas_control()
                 _limiter.restore_original_limits()
+                _release_blas_control()
                 _limiter = None
