@@ -16,11 +16,17 @@
 /* Set once at import, read-only afterwards: the same for every network. */
 static pydl_sgemm_fn blas_sgemm = NULL;
 static pydl_dgemm_fn blas_dgemm = NULL;
+/* at most this many row blocks per product: the processors this process may use */
+static int block_limit = 1;
 
-void pydl_set_blas(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
+void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
 {
     blas_sgemm = sgemm;
     blas_dgemm = dgemm;
+#ifdef _OPENMP
+    block_limit = omp_get_num_procs();
+#endif
+    block_limit = block_limit < 1 ? 1 : block_limit;
 }
 
 int pydl_openmp_enabled(void)
@@ -73,16 +79,17 @@ static ptrdiff_t w_off(const pydl_net *net, int l)
 }
 
 /* Every GEMM is cut into fixed row blocks of its output (BLAS's M dimension): the blocks
- * depend on the layer sizes only, never on the number of threads, because BLAS gives
- * bitwise-different results for the same element computed in differently shaped calls.
- * Row blocks of >= 64 cost ~3-5% over one call (measured); column blocks cost far more. */
+ * depend on the layer sizes and on the processors this process may use (read once, at
+ * load), never on the number of threads asked for, because BLAS gives bitwise-different
+ * results for the same element computed in differently shaped calls. Each block repacks
+ * the product's other operand, so there are no more blocks than processors to run them;
+ * row blocks of >= 64 cost ~3-5% over one call (measured), column blocks far more. */
 #define BLOCK_MIN_ROWS 64
-#define BLOCK_MAX 16
 
 static int n_blocks(int n)
 {
     int nb = n / BLOCK_MIN_ROWS;
-    return nb < 1 ? 1 : nb > BLOCK_MAX ? BLOCK_MAX : nb;
+    return nb < 1 ? 1 : nb > block_limit ? block_limit : nb;
 }
 
 /* The blocks [b0, b1) of an n-row output that thread tid computes. */

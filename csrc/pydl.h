@@ -10,8 +10,8 @@
  *    the course's X (n_x, m), and W[l] stored as NumPy (n[l], n[l-1]) is, column-major,
  *    W[l]^T (n[l-1], n[l]) with leading dimension n[l-1].
  *  - Results do not depend on the number of threads: every output element is computed by
- *    one thread, in a fixed order (forward and dA_prev split over examples, dW/db over
- *    output units, the update over the flat parameter vector).
+ *    one thread, in a fixed order (matrix products in fixed row blocks, element-wise work
+ *    by examples, the update over the flat parameter vector, sums in a fixed order).
  *
  * Every typed function exists as _f32 (float) and _f64 (double), built from one template
  * (net_impl.h).
@@ -29,7 +29,7 @@ extern "C" {
 /* ---- status codes ------------------------------------------------------------------ */
 enum {
     PYDL_OK = 0,
-    PYDL_ERR_NO_BLAS = -1,      /* pydl_set_blas was never called */
+    PYDL_ERR_NO_BLAS = -1,      /* pydl_init was never called */
     PYDL_ERR_NONFINITE = -2,    /* a non-finite cost appeared; parameters left before it */
     PYDL_ERR_INTERRUPTED = -3,  /* the stop hook asked to stop; last completed step kept */
     PYDL_ERR_ARGUMENT = -4      /* an impossible size (the door should have caught it) */
@@ -60,8 +60,9 @@ typedef void (*pydl_dgemm_fn)(char *transa, char *transb, int *m, int *n, int *k
                               double *alpha, double *a, int *lda, double *b, int *ldb,
                               double *beta, double *c, int *ldc);
 
-/* Installs the GEMM routines used by every kernel. Called once, at import. */
-void pydl_set_blas(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm);
+/* Installs the GEMM routines used by every kernel and reads the number of processors
+ * (which fixes how products are split). Called once, at import, before anything else. */
+void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm);
 
 /* ---- network description ------------------------------------------------------------ */
 typedef struct {

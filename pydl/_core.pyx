@@ -21,7 +21,7 @@ from pydl._csrc cimport *
 cnp.import_array()
 
 # scipy's own BLAS does the matrix products: hand its ?gemm to C once, at import.
-pydl_set_blas(<pydl_sgemm_fn>sgemm, <pydl_dgemm_fn>dgemm)
+pydl_init(<pydl_sgemm_fn>sgemm, <pydl_dgemm_fn>dgemm)
 
 ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")

@@ -13,7 +13,7 @@ cdef extern from "pydl.h" nogil:
                                    int *, float *, int *, float *, float *, int *) noexcept nogil
     ctypedef void (*pydl_dgemm_fn)(char *, char *, int *, int *, int *, double *, double *,
                                    int *, double *, int *, double *, double *, int *) noexcept nogil
-    void pydl_set_blas(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
+    void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
 
     ctypedef struct pydl_net:
         int n_layers

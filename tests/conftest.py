@@ -13,6 +13,18 @@ sys.path.insert(0, os.path.dirname(__file__))
 RTOL = {np.dtype(np.float32): 1e-5, np.dtype(np.float64): 1e-10}
 DTYPES = [np.float32, np.float64]
 HIDDEN = ["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
+
+
+def _usable_cpus():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on every platform
+        return os.cpu_count() or 1
+
+
+# Products are split into at most as many row blocks as the process has processors: with
+# one, pydl never runs a step on two threads and tests of the parallel path cannot.
+PARALLEL = _usable_cpus() >= 2
 OUTPUTS = ["sigmoid", "softmax", "linear"]
 
 
