@@ -8,13 +8,17 @@
 2. The course's planar 2-4-1 tanh/sigmoid network, 10000 full-batch iterations on 400
    points: pydl against the NumPy reference and PyTorch.
 
-All peers get the same thread count (--threads, default: all cores). Run:
+All peers get the same thread count (--threads, default: all cores), and each framework
+runs in a process of its own, so that no thread pool left spinning by one slows another
+(DESIGN.md decision 7). Run:
     python bench/bench_training.py [--threads N] [--quick]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 import warnings
@@ -127,26 +131,38 @@ def available(name):
         return False
 
 
-def bench_mnist_like(threads, batch_sizes, m):
+RUNNERS = {"pydl": run_pydl, "numpy": run_numpy, "sklearn": run_sklearn, "torch": run_torch}
+
+
+def measure(name, threads, batch_sizes, m):
+    """Samples/s of one framework at each batch size, in a fresh process."""
+    out = subprocess.run([sys.executable, __file__, "--measure", name, "--threads", str(threads),
+                          "--m", str(m), "--batches", ",".join(map(str, batch_sizes))],
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_here(name, threads, batch_sizes, m):
     X, y = data(m)
+    return [m / RUNNERS[name](X, y, bs, threads) for bs in batch_sizes]
+
+
+def bench_mnist_like(threads, batch_sizes, m):
     rate = sgemm_rate(threads)
     per_sample = flops_per_sample(DIMS)
     bound = rate * 1e9 / per_sample
     print(f"\n784-256-128-10 relu/softmax, Adam, float32, {m} examples, {threads} thread(s)")
     print(f"sgemm 1024^3 measured: {rate:.0f} GFLOP/s -> the step's products alone allow "
           f"{bound / 1e3:.0f}k samples/s")
-    peers = [("numpy", run_numpy)]
-    if available("sklearn"):
-        peers.append(("sklearn", run_sklearn))
-    if available("torch"):
-        peers.append(("torch", run_torch))
-    head = f"{'batch':>5} {'pydl':>9} " + " ".join(f"{p:>9}" for p, _ in peers)
-    head += "  " + " ".join(f"{'x ' + p:>9}" for p, _ in peers) + f"  {'GFLOP/s':>8} {'of gemm':>7}"
+    peers = ["numpy"] + [p for p in ("sklearn", "torch") if available(p)]
+    ours = measure("pydl", threads, batch_sizes, m)
+    theirs = {p: measure(p, threads, batch_sizes, m) for p in peers}
+    head = f"{'batch':>5} {'pydl':>9} " + " ".join(f"{p:>9}" for p in peers)
+    head += "  " + " ".join(f"{'x ' + p:>9}" for p in peers) + f"  {'GFLOP/s':>8} {'of gemm':>7}"
     print("samples/s (k)\n" + head)
-    for bs in batch_sizes:
-        t = run_pydl(X, y, bs, threads)
-        sps = m / t
-        peer_sps = [m / fn(X, y, bs, threads) for _, fn in peers]
+    for i, bs in enumerate(batch_sizes):
+        sps = ours[i]
+        peer_sps = [theirs[p][i] for p in peers]
         gf = sps * per_sample / 1e9
         print(f"{bs:>5} {sps / 1e3:>9.1f} " + " ".join(f"{p / 1e3:>9.1f}" for p in peer_sps)
               + "  " + " ".join(f"{sps / p:>9.2f}" for p in peer_sps)
@@ -205,7 +221,14 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--quick", action="store_true", help="smaller run (a smoke test)")
+    parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one framework
+    parser.add_argument("--m", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--batches", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.measure:
+        batches = [int(b) for b in args.batches.split(",")]
+        print(json.dumps(measure_here(args.measure, args.threads, batches, args.m)))
+        return
     print(f"pydl {pydl.__version__}, OpenMP {'on' if pydl.openmp_enabled() else 'off'}, "
           f"numpy {np.__version__}")
     if args.quick:

@@ -123,6 +123,12 @@ int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)
     return n_threads > most ? most : n_threads;
 }
 
+/* losses per example in the loss buffer: n[L] for sigmoid/linear outputs, 1 for softmax */
+static int loss_width(const pydl_net *net)
+{
+    return net->act[net->n_layers - 1] == PYDL_SOFTMAX ? 1 : net->dims[net->n_layers];
+}
+
 void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
 {
     pydl_philox_block(ctr, key, out);

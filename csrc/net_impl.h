@@ -203,6 +203,51 @@ static double FN(sum_losses)(ptrdiff_t count, const T *loss)
     return total;
 }
 
+/* ---- the optimizer update --------------------------------------------------------- */
+
+static void FN(update_range)(int kind, T lr, T b1, T b2, T eps, T c1, T c2, ptrdiff_t lo,
+                             ptrdiff_t hi, T *theta, const T *g, T *v, T *s)
+{
+    switch (kind) {
+    case PYDL_OPT_MOMENTUM:
+        for (ptrdiff_t i = lo; i < hi; i++) {
+            v[i] = b1 * v[i] + ((T)1 - b1) * g[i];
+            theta[i] -= lr * v[i];
+        }
+        break;
+    case PYDL_OPT_RMSPROP:
+        for (ptrdiff_t i = lo; i < hi; i++) {
+            s[i] = b2 * s[i] + ((T)1 - b2) * g[i] * g[i];
+            theta[i] -= lr * g[i] / (SQRT(s[i]) + eps);
+        }
+        break;
+    case PYDL_OPT_ADAM:
+        for (ptrdiff_t i = lo; i < hi; i++) {
+            v[i] = b1 * v[i] + ((T)1 - b1) * g[i];
+            s[i] = b2 * s[i] + ((T)1 - b2) * g[i] * g[i];
+            theta[i] -= lr * (v[i] * c1) / (SQRT(s[i] * c2) + eps);
+        }
+        break;
+    default: /* PYDL_OPT_GD */
+        for (ptrdiff_t i = lo; i < hi; i++)
+            theta[i] -= lr * g[i];
+        break;
+    }
+}
+
+/* Update number t (>= 1) over [lo, hi): the bias corrections are computed here once. */
+static void FN(update_share)(const pydl_optimizer *o, int64_t t, double lr, ptrdiff_t lo,
+                             ptrdiff_t hi, T *theta, const T *g, T *v, T *s)
+{
+    double c1 = 1, c2 = 1;
+    if (o->kind == PYDL_OPT_ADAM) {
+        c1 = 1.0 / (1.0 - pow(o->beta1, (double)t));
+        c2 = 1.0 / (1.0 - pow(o->beta2, (double)t));
+    }
+    FN(update_range)(o->kind, (T)lr, (T)o->beta1, (T)o->beta2, (T)o->epsilon, (T)c1, (T)c2,
+                     lo, hi, theta, g, v, s);
+}
+
 /* ---- one step ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -215,7 +260,7 @@ typedef struct {
     const int32_t *labels;
     int with_cost;           /* Y or labels given */
     int with_grad;           /* run the backward pass into grad */
-    const T *theta;
+    T *theta;                /* written only by the fused update (opt != NULL) */
     T *grad;
     T *out;                  /* where A[L] goes (NULL: the workspace) */
     T l2, l1;
@@ -224,6 +269,12 @@ typedef struct {
     T *A;                    /* A[1..L] one after the other, each (n[l], mb) */
     T *D[2];                 /* dZ[l] lives in D[l & 1] */
     T *loss;                 /* (n[L], mb): the loss of each output value (or example) */
+    /* training only: update number t with learning rate lr, fused into the backward pass;
+     * reg (m_b times the regularization cost, computed before) joins the finiteness check */
+    const pydl_optimizer *opt;
+    int64_t t;
+    double lr, reg;
+    T *v, *s;
 } FN(step_ctx);
 
 /* Offsets of A[l] in the A area, W[l] in theta (so b[l] at w_off + n[l]*n[l-1]). */
@@ -320,7 +371,19 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
                                dA + j * np + q0);
 }
 
-/* Everything of one step but the update, run by each of n_threads threads. */
+/* The update of layer l's parameters W[l], b[l] (this thread's share of them). */
+static void FN(update_layer)(const FN(step_ctx) *c, int l, int tid, int n_threads)
+{
+    const ptrdiff_t lo = w_off(c->net, l);
+    const ptrdiff_t size = (ptrdiff_t)c->net->dims[l] * (c->net->dims[l - 1] + 1);
+    ptrdiff_t a, b;
+    pydl_share(size, tid, n_threads, &a, &b);
+    FN(update_share)(c->opt, c->t, c->lr, lo + a, lo + b, c->theta, c->grad, c->v, c->s);
+}
+
+/* One step, run by each of n_threads threads: forward, cost, backward and (training) the
+ * update, layer l+1's parameters updated while layer l's gradients are computed -- nothing
+ * reads W[l+1] any more by then. */
 static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
 {
     const pydl_net *net = c->net;
@@ -352,16 +415,22 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
             return;
         }
         /* dZ[L] is written even for a cost alone: the workspace always has room for it */
-        const int per = net->act[L - 1] == PYDL_SOFTMAX ? 1 : n; /* losses per example */
         FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z, c->D[L & 1] + c0 * n,
-                         c->loss + c0 * per, c->Y, c->labels, c->idx ? c->idx + c0 : NULL,
-                         c->first + c0);
+                         c->loss + c0 * loss_width(net), c->Y, c->labels,
+                         c->idx ? c->idx + c0 : NULL, c->first + c0);
         if (!c->with_grad)
             return;
     }
     for (int l = L; l >= 1; l--) {
         const int n = net->dims[l], np = net->dims[l - 1];
-        pydl_barrier(n_threads); /* dZ[l] complete */
+        pydl_barrier(n_threads); /* dZ[l] complete, and dW[l+1], db[l+1] */
+        /* no update from a non-finite cost: every thread sums the same losses in the same
+         * order, so all reach the same verdict */
+        if (l == L && c->opt &&
+            !isfinite(FN(sum_losses)((ptrdiff_t)loss_width(net) * mb, c->loss) + c->reg))
+            return;
+        if (c->opt && l < L)
+            FN(update_layer)(c, l + 1, tid, n_threads);
         block_share(np, tid, n_threads, &nb, &b0, &b1);
         for (ptrdiff_t b = b0; b < b1; b++) {
             block_rows(np, nb, b, &r0, &r1);
@@ -371,6 +440,10 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         }
         pydl_share(n, tid, n_threads, &u0, &u1);
         FN(backward_db)(c, l, u0, u1);
+    }
+    if (c->opt) {
+        pydl_barrier(n_threads); /* dW[1], db[1] complete */
+        FN(update_layer)(c, 1, tid, n_threads);
     }
 }
 
@@ -387,9 +460,7 @@ static double FN(run_step)(const FN(step_ctx) *c, int n_threads)
         FN(step)(c, 0, 1);
     if (!c->with_cost)
         return 0;
-    const int n = c->net->dims[c->net->n_layers];
-    const int per = c->net->act[c->net->n_layers - 1] == PYDL_SOFTMAX ? 1 : n;
-    return FN(sum_losses)((ptrdiff_t)per * c->mb, c->loss);
+    return FN(sum_losses)((ptrdiff_t)loss_width(c->net) * c->mb, c->loss);
 }
 
 /* ---- workspace ----------------------------------------------------------------------- */
@@ -426,51 +497,6 @@ static void FN(weight_sums)(const pydl_net *net, const T *theta, double *w2, dou
     }
     *w2 = s2;
     *w1 = s1;
-}
-
-/* ---- the optimizer update --------------------------------------------------------- */
-
-static void FN(update_range)(int kind, T lr, T b1, T b2, T eps, T c1, T c2, ptrdiff_t lo,
-                             ptrdiff_t hi, T *theta, const T *g, T *v, T *s)
-{
-    switch (kind) {
-    case PYDL_OPT_MOMENTUM:
-        for (ptrdiff_t i = lo; i < hi; i++) {
-            v[i] = b1 * v[i] + ((T)1 - b1) * g[i];
-            theta[i] -= lr * v[i];
-        }
-        break;
-    case PYDL_OPT_RMSPROP:
-        for (ptrdiff_t i = lo; i < hi; i++) {
-            s[i] = b2 * s[i] + ((T)1 - b2) * g[i] * g[i];
-            theta[i] -= lr * g[i] / (SQRT(s[i]) + eps);
-        }
-        break;
-    case PYDL_OPT_ADAM:
-        for (ptrdiff_t i = lo; i < hi; i++) {
-            v[i] = b1 * v[i] + ((T)1 - b1) * g[i];
-            s[i] = b2 * s[i] + ((T)1 - b2) * g[i] * g[i];
-            theta[i] -= lr * (v[i] * c1) / (SQRT(s[i] * c2) + eps);
-        }
-        break;
-    default: /* PYDL_OPT_GD */
-        for (ptrdiff_t i = lo; i < hi; i++)
-            theta[i] -= lr * g[i];
-        break;
-    }
-}
-
-/* Update number t (>= 1) over [lo, hi): the bias corrections are computed here once. */
-static void FN(update_share)(const pydl_optimizer *o, int64_t t, double lr, ptrdiff_t lo,
-                             ptrdiff_t hi, T *theta, const T *g, T *v, T *s)
-{
-    double c1 = 1, c2 = 1;
-    if (o->kind == PYDL_OPT_ADAM) {
-        c1 = 1.0 / (1.0 - pow(o->beta1, (double)t));
-        c2 = 1.0 / (1.0 - pow(o->beta2, (double)t));
-    }
-    FN(update_range)(o->kind, (T)lr, (T)o->beta1, (T)o->beta2, (T)o->epsilon, (T)c1, (T)c2,
-                     lo, hi, theta, g, v, s);
 }
 
 #define UPDATE_PARALLEL_MIN 32768 /* below this a parallel region costs more than it saves */
@@ -512,7 +538,7 @@ int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, 
         return PYDL_ERR_NO_BLAS;
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
-    c.net = net; c.mb = m; c.X = X; c.theta = theta; c.out = out;
+    c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; c.out = out; /* not written */
     FN(run_step)(&c, pydl_effective_threads(n_threads, net, m));
     return PYDL_OK;
 }
@@ -525,7 +551,8 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
         return PYDL_ERR_NO_BLAS;
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
-    c.net = net; c.mb = m; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
+    c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
+    c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = grad != NULL;
     if (grad)
         c.grad = grad;
@@ -537,12 +564,12 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
 
 int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X, const T *Y,
                    const int32_t *labels, int64_t epoch0, int n_epochs, const double *lr,
-                   double *cost_out, int *epochs_done, int32_t *perm, T *work)
+                   double *cost_out, double *step_cost, double *step_lr, int *epochs_done,
+                   int32_t *perm, T *work)
 {
     const pydl_net *net = tr->net;
     const int bs = tr->batch_size;
-    const ptrdiff_t P = pydl_n_params(net);
-    int64_t since_check = 0;
+    int64_t since_check = 0, step = 0;
     *epochs_done = 0;
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
@@ -553,6 +580,7 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     c.net = net; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = 1;
     c.l2 = (T)tr->l2; c.l1 = (T)tr->l1;
+    c.opt = tr->opt; c.v = v; c.s = s;
     const int shuffle = tr->shuffle && bs < m;
     for (int e = 0; e < n_epochs; e++) {
         double total = 0;
@@ -564,15 +592,20 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
             c.mb = mb;
             c.first = first;
             c.idx = shuffle ? perm + first : NULL;
-            /* m_b * J_b: the loss and the regularization at the parameters before the update */
-            const double batch = FN(run_step)(&c, nt) + FN(regularization)(net, theta, tr->l2,
-                                                                             tr->l1);
+            c.t = tr->opt->t + 1;
+            c.lr = tr->lr_step_k > 0 ? lr[e] * tr->lr_step_k / sqrt((double)c.t) : lr[e];
+            /* m_b * J_b at the parameters before the update: the regularization first */
+            c.reg = FN(regularization)(net, theta, tr->l2, tr->l1);
+            const double batch = FN(run_step)(&c, nt) + c.reg;
             if (!isfinite(batch))
-                return PYDL_ERR_NONFINITE; /* before the update: theta stays finite */
+                return PYDL_ERR_NONFINITE; /* the step skipped its update: theta is finite */
             total += batch;
-            const int64_t t = ++tr->opt->t;
-            const double lr_t = tr->lr_step_k > 0 ? lr[e] * tr->lr_step_k / sqrt((double)t) : lr[e];
-            FN(pydl_update)(tr->opt, t, lr_t, P, theta, c.grad, v, s, nt);
+            tr->opt->t = c.t;
+            if (step_cost) {
+                step_cost[step] = batch / mb;
+                step_lr[step] = c.lr;
+            }
+            step++;
             if (tr->stop && ++since_check >= tr->check_every) {
                 since_check = 0;
                 if (tr->stop(tr->stop_ctx))

@@ -130,12 +130,14 @@ void pydl_update_##SFX(const pydl_optimizer *opt_in, int64_t t, double lr, ptrdi
                        T *theta, const T *grad, T *v, T *s, int n_threads);                 \
 /* Trains epochs [epoch0, epoch0 + n_epochs) with learning rates lr[0..n_epochs).           \
  * cost_out[e] receives the epoch's cost (sum over batches of m_b * J_b, divided by m).     \
+ * If step_cost is not NULL, step_cost[k] and step_lr[k] receive J_b and the learning rate  \
+ * of the k-th step of the call (n_epochs * ceil(m / batch_size) of them).                  \
  * *epochs_done receives the number of completed epochs; on PYDL_ERR_INTERRUPTED the       \
  * parameters are those after the last completed step. perm: int32 workspace of m. */      \
 int pydl_train_##SFX(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X,          \
                      const T *Y, const int32_t *labels, int64_t epoch0, int n_epochs,        \
-                     const double *lr, double *cost_out, int *epochs_done, int32_t *perm,     \
-                     T *work);
+                     const double *lr, double *cost_out, double *step_cost, double *step_lr,  \
+                     int *epochs_done, int32_t *perm, T *work);
 
 PYDL_DECLARE(float, f32)
 PYDL_DECLARE(double, f64)

@@ -315,12 +315,13 @@ cdef int _stop_hook(void *ctx) noexcept nogil:
 def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimizer, double beta1,
           double beta2, double epsilon, progress, lrs, costs, int64_t epoch0,
           int batch_size, bint shuffle, uint64_t seed, double l2, double l1,
-          double lr_step_k, int n_threads, work, perm):
+          double lr_step_k, int n_threads, work, perm, step_costs=None, step_lrs=None):
     """Trains len(lrs) epochs in one C call, the GIL released.
 
     progress: int64 array [t, epochs_done]; t (updates applied so far) is read, and both
     are written back however the call ends, so an interrupted run keeps its count.
-    costs[:epochs_done] receive the epochs' costs. Raises KeyboardInterrupt (or whatever a
+    costs[:epochs_done] receive the epochs' costs; step_costs/step_lrs (optional, float64,
+    len(lrs) * ceil(m / batch_size) each) the cost J_b and learning rate of every step. Raises KeyboardInterrupt (or whatever a
     signal handler raised) with the parameters left after the last completed step, and
     FloatingPointError when a batch cost stops being finite (before that batch's update).
     """
@@ -338,6 +339,12 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         raise ValueError("learning rates must be finite and > 0")
     check_array(costs, "costs", np.float64, (n_epochs,), writable=True)
     check_array(perm, "perm", np.int32, (m,), writable=True)
+    if (step_costs is None) != (step_lrs is None):
+        raise ValueError("give both step_costs and step_lrs, or neither")
+    if step_costs is not None:
+        n_steps = n_epochs * ((m + batch_size - 1) // batch_size)
+        check_array(step_costs, "step_costs", np.float64, (n_steps,), writable=True)
+        check_array(step_lrs, "step_lrs", np.float64, (n_steps,), writable=True)
     if not (isfinite(l2) and l2 >= 0) or not (isfinite(l1) and l1 >= 0):
         raise ValueError(f"l2 and l1 must be finite and >= 0, got l2={l2}, l1={l1}")
     if not (isfinite(lr_step_k) and lr_step_k >= 0):
@@ -371,6 +378,8 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     cdef int32_t *pl = <int32_t *>_ptr(labels)
     cdef double *plr = <double *>_ptr(lrs)
     cdef double *pc = <double *>_ptr(costs)
+    cdef double *psc = <double *>_ptr(step_costs)
+    cdef double *psl = <double *>_ptr(step_lrs)
     cdef int32_t *pp = <int32_t *>_ptr(perm)
     cdef void *pw = _ptr(work)
     cdef int done = 0
@@ -380,11 +389,11 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         if f32:
             status = pydl_train_f32(&tr, m, <float *>pt, <float *>pv, <float *>ps,
                                     <float *>px, <float *>py, pl, epoch0, n_epochs, plr, pc,
-                                    &done, pp, <float *>pw)
+                                    psc, psl, &done, pp, <float *>pw)
         else:
             status = pydl_train_f64(&tr, m, <double *>pt, <double *>pv, <double *>ps,
                                     <double *>px, <double *>py, pl, epoch0, n_epochs, plr, pc,
-                                    &done, pp, <double *>pw)
+                                    psc, psl, &done, pp, <double *>pw)
     progress[0] = o.t
     progress[1] = done
     if status == PYDL_ERR_INTERRUPTED:

@@ -63,12 +63,12 @@ cdef extern from "pydl.h" nogil:
                          double *theta, const double *grad, double *v, double *s, int n_threads)
     int pydl_train_f32(const pydl_train *tr, int m, float *theta, float *v, float *s,
                        const float *X, const float *Y, const int32_t *labels, int64_t epoch0,
-                       int n_epochs, const double *lr, double *cost_out, int *epochs_done,
-                       int32_t *perm, float *work)
+                       int n_epochs, const double *lr, double *cost_out, double *step_cost,
+                       double *step_lr, int *epochs_done, int32_t *perm, float *work)
     int pydl_train_f64(const pydl_train *tr, int m, double *theta, double *v, double *s,
                        const double *X, const double *Y, const int32_t *labels, int64_t epoch0,
-                       int n_epochs, const double *lr, double *cost_out, int *epochs_done,
-                       int32_t *perm, double *work)
+                       int n_epochs, const double *lr, double *cost_out, double *step_cost,
+                       double *step_lr, int *epochs_done, int32_t *perm, double *work)
 
     void pydl_philox4x32(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
     void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)

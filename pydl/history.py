@@ -18,18 +18,25 @@ class History:
         The learning rate of each epoch (alpha0 for per-step decay).
     wall_time : float
         Seconds spent in `fit`.
+    step_cost, step_learning_rate : list of float
+        With ``fit(..., record_steps=True)``: the cost J{t} of every mini-batch (at the
+        parameters before its update) and the learning rate of its update; else empty.
     """
 
     def __init__(self):
         self.epochs = []
         self.cost = []
         self.learning_rate = []
+        self.step_cost = []
+        self.step_learning_rate = []
         self.wall_time = 0.0
 
-    def _extend(self, epochs, costs, lrs):
+    def _extend(self, epochs, costs, lrs, step_costs=(), step_lrs=()):
         self.epochs.extend(int(e) for e in epochs)
         self.cost.extend(float(c) for c in costs)
         self.learning_rate.extend(float(r) for r in lrs)
+        self.step_cost.extend(float(c) for c in step_costs)
+        self.step_learning_rate.extend(float(r) for r in step_lrs)
 
     def __len__(self):
         return len(self.cost)

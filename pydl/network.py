@@ -343,7 +343,8 @@ class Network:
     # ---- training -------------------------------------------------------------------
 
     def fit(self, X, y, epochs=100, learning_rate=None, *, batch_size=None, optimizer=None,
-            lr_schedule=None, l2=0.0, l1=0.0, shuffle=True, verbose=False, n_threads=None):
+            lr_schedule=None, l2=0.0, l1=0.0, shuffle=True, verbose=False, n_threads=None,
+            record_steps=False):
         """Train with (mini-)batch gradient descent; the whole loop runs in C.
 
         Parameters
@@ -373,6 +374,8 @@ class Network:
             Show a progress line (epoch, smoothed cost, elapsed time) on stderr.
         n_threads : int, optional
             Overrides the network's `n_threads` for this call.
+        record_steps : bool, default False
+            Also record the cost and learning rate of every mini-batch step.
 
         Returns
         -------
@@ -411,6 +414,9 @@ class Network:
                     n = min(chunk, epochs - done)
                     lrs = self._check_rates(schedule, optimizer, n)
                     costs = np.empty(n)
+                    steps_per_epoch = -(-m // batch_size)
+                    step_costs = np.empty(n * steps_per_epoch) if record_steps else None
+                    step_lrs = np.empty(n * steps_per_epoch) if record_steps else None
                     t0 = time.perf_counter()
                     try:
                         _core.train(self._arch, self._theta, optimizer.v, optimizer.s, X, Y,
@@ -419,12 +425,15 @@ class Network:
                                     epoch0=self.epochs_trained, batch_size=batch_size,
                                     shuffle=shuffle, seed=self._train_seed, l2=l2, l1=l1,
                                     lr_step_k=schedule.step_k, n_threads=nt, work=work,
-                                    perm=perm)
+                                    perm=perm, step_costs=step_costs, step_lrs=step_lrs)
                     finally:
                         k = int(progress[1])
+                        steps = int(progress[0]) - optimizer.t  # completed, even if interrupted
                         optimizer.t = int(progress[0])
                         history._extend(range(self.epochs_trained, self.epochs_trained + k),
-                                        costs[:k], lrs[:k])
+                                        costs[:k], lrs[:k],
+                                        () if step_costs is None else step_costs[:steps],
+                                        () if step_lrs is None else step_lrs[:steps])
                         self.epochs_trained += k
                         done += k
                     if verbose:
