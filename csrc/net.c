@@ -163,6 +163,15 @@ void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
     }
 }
 
+/* Element loops are compiled twice, for AVX2+FMA and for the baseline the wheel targets,
+ * and the loader picks one for the CPU (GNU ifunc: Linux with GCC only; one version
+ * elsewhere). Clones are chosen per machine, never per thread count. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define PYDL_CLONES __attribute__((target_clones("avx2,fma", "default")))
+#else
+#define PYDL_CLONES
+#endif
+
 /* ---- float: the fast element functions of fastmath.h ---- */
 #define T float
 #define SFX f32

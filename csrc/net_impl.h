@@ -33,6 +33,7 @@ static void FN(gemm)(char ta, char tb, int M, int N, int K, T alpha, const T *A,
 /* ---- activations -------------------------------------------------------------------- */
 
 /* Z := g(Z), elementwise over count values (hidden layers and linear/sigmoid outputs). */
+PYDL_CLONES
 static void FN(activate)(int act, T slope, ptrdiff_t count, T *z)
 {
     switch (act) {
@@ -92,6 +93,7 @@ static void FN(bias_activate)(int act, T slope, int n, int r0, int r1, ptrdiff_t
 }
 
 /* D := D * g'(Z), with g' read off A = g(Z) (hidden layers: never softmax). */
+PYDL_CLONES
 static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T *D)
 {
     switch (act) {
@@ -123,6 +125,7 @@ static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T *D)
 
 /* sigmoid/linear output over count consecutive values with their targets y; the loss of
  * each value goes to loss[i]. */
+PYDL_CLONES
 static void FN(output_flat)(int act, ptrdiff_t count, T *z, const T *y, T *dz, T *loss)
 {
     if (act == PYDL_SIGMOID) {
@@ -205,6 +208,7 @@ static double FN(sum_losses)(ptrdiff_t count, const T *loss)
 
 /* ---- the optimizer update --------------------------------------------------------- */
 
+PYDL_CLONES
 static void FN(update_range)(int kind, T lr, T b1, T b2, T eps, T c1, T c2, ptrdiff_t lo,
                              ptrdiff_t hi, T *theta, const T *g, T *v, T *s)
 {
