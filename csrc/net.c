@@ -129,6 +129,47 @@ static int loss_width(const pydl_net *net)
     return net->act[net->n_layers - 1] == PYDL_SOFTMAX ? 1 : net->dims[net->n_layers];
 }
 
+/* ---- dropout masks ---------------------------------------------------------------- */
+
+typedef struct {
+    uint32_t key[2];
+    uint32_t epoch, batch;   /* counter words 1 and 2 */
+} pydl_dropout_key;
+
+static uint32_t keep_threshold(double keep)
+{
+    const double t = keep * 4294967296.0;
+    return t >= 4294967295.0 ? 0xFFFFFFFFu : (uint32_t)t;
+}
+
+/* keep[k] = 1 if element e0 + k of layer l is kept, for k < count */
+static void dropout_bits(const pydl_dropout_key *dk, int l, uint32_t threshold, uint64_t e0,
+                         ptrdiff_t count, uint8_t *keep)
+{
+    uint32_t ctr[4] = {0, dk->epoch, dk->batch, PYDL_STREAM_DROPOUT | (uint32_t)l};
+    uint32_t block[4];
+    ptrdiff_t k = 0;
+    while (k < count) {
+        const uint64_t e = e0 + (uint64_t)k;
+        ctr[0] = (uint32_t)(e / 4);
+        pydl_philox_block(ctr, dk->key, block);
+        for (unsigned w = (unsigned)(e % 4); w < 4 && k < count; w++, k++)
+            keep[k] = block[w] < threshold;
+    }
+}
+
+void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n, int mb,
+                       double keep, uint8_t *mask)
+{
+    const pydl_dropout_key dk = {{(uint32_t)seed, (uint32_t)(seed >> 32)}, (uint32_t)epoch,
+                                 (uint32_t)batch};
+    if (keep >= 1) {
+        memset(mask, 1, (size_t)n * mb);
+        return;
+    }
+    dropout_bits(&dk, l, keep_threshold(keep), 0, (ptrdiff_t)n * mb, mask);
+}
+
 void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])
 {
     pydl_philox_block(ctr, key, out);

@@ -92,18 +92,24 @@ static void FN(bias_activate)(int act, T slope, int n, int r0, int r1, ptrdiff_t
             FN(activate)(act, slope, r1 - r0, Z + j * n + r0);
 }
 
-/* D := D * g'(Z), with g' read off A = g(Z) (hidden layers: never softmax). */
+/* D := D * g'(Z), with g' read off a = g(Z) = A * a_scale (a_scale = keep_prob undoes the
+ * inverted-dropout scaling of kept units; dropped ones have D = 0 already). Hidden layers
+ * only: never softmax. */
 PYDL_CLONES
-static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T *D)
+static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T a_scale, T *D)
 {
     switch (act) {
     case PYDL_SIGMOID:
-        for (ptrdiff_t i = 0; i < n; i++)
-            D[i] *= A[i] * ((T)1 - A[i]);
+        for (ptrdiff_t i = 0; i < n; i++) {
+            const T a = A[i] * a_scale;
+            D[i] *= a * ((T)1 - a);
+        }
         break;
     case PYDL_TANH:
-        for (ptrdiff_t i = 0; i < n; i++)
-            D[i] *= (T)1 - A[i] * A[i];
+        for (ptrdiff_t i = 0; i < n; i++) {
+            const T a = A[i] * a_scale;
+            D[i] *= (T)1 - a * a;
+        }
         break;
     case PYDL_RELU:
         for (ptrdiff_t i = 0; i < n; i++)
@@ -279,7 +285,33 @@ typedef struct {
     int64_t t;
     double lr, reg;
     T *v, *s;
+    const pydl_dropout_key *dk; /* training with dropout: this step's mask key, else NULL */
 } FN(step_ctx);
+
+/* keep_prob of hidden layer l in this step (1: no dropout) */
+static double FN(keep_of)(const FN(step_ctx) *c, int l)
+{
+    return c->dk && c->net->keep && l < c->net->n_layers ? c->net->keep[l - 1] : 1.0;
+}
+
+/* Inverted dropout on rows [r0, r1) of the (n, mb) matrix M of layer l: M *= D / keep.
+ * Forward applies it to A[l]; backward to dA[l], with the same mask (regenerated). */
+static void FN(apply_dropout)(const FN(step_ctx) *c, int l, int r0, int r1, T *M)
+{
+    const int n = c->net->dims[l];
+    const double keep = FN(keep_of)(c, l);
+    const uint32_t threshold = keep_threshold(keep);
+    const T inv_keep = (T)(1.0 / keep);
+    uint8_t bits[256];
+    for (ptrdiff_t j = 0; j < c->mb; j++)
+        for (int i0 = r0; i0 < r1; i0 += 256) {
+            const int cnt = r1 - i0 < 256 ? r1 - i0 : 256;
+            T *m = M + j * n + i0;
+            dropout_bits(c->dk, l, threshold, (uint64_t)j * n + i0, cnt, bits);
+            for (int k = 0; k < cnt; k++)
+                m[k] = bits[k] ? m[k] * inv_keep : 0;
+        }
+}
 
 /* Offsets of A[l] in the A area, W[l] in theta (so b[l] at w_off + n[l]*n[l-1]). */
 static ptrdiff_t FN(a_off)(const pydl_net *net, int l, int mb)
@@ -315,6 +347,8 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
         return;
     FN(bias_activate)(net->act[l - 1], (T)net->leaky_slope, n, r0, r1, mb,
                       W + (ptrdiff_t)n * np, Z);
+    if (FN(keep_of)(c, l) < 1)
+        FN(apply_dropout)(c, l, r0, r1, Z);
 }
 
 /* dW[l] columns [q0, q1) (i.e. rows of the stored dW^T), with the regularization terms
@@ -367,12 +401,16 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const T *Aprev = c->A + FN(a_off)(net, l - 1, mb);
     /* (np, mb) = W^T (np, n) . dZ (n, mb); column-major W^T is the stored array itself */
     FN(gemm)('N', 'N', nq, mb, n, 1, W + q0, np, dZ, n, dA + q0, np);
+    const double keep = FN(keep_of)(c, l - 1);
+    if (keep < 1) /* the same units as forward dropped, the same 1/keep_prob */
+        FN(apply_dropout)(c, l - 1, q0, q1, dA);
+    const int act = net->act[l - 2];
+    const T slope = (T)net->leaky_slope, a_scale = (T)keep;
     if (nq == np) /* all rows: one contiguous block */
-        FN(mul_derivative)(net->act[l - 2], (T)net->leaky_slope, (ptrdiff_t)np * mb, Aprev, dA);
+        FN(mul_derivative)(act, slope, (ptrdiff_t)np * mb, Aprev, a_scale, dA);
     else
         for (ptrdiff_t j = 0; j < mb; j++)
-            FN(mul_derivative)(net->act[l - 2], (T)net->leaky_slope, nq, Aprev + j * np + q0,
-                               dA + j * np + q0);
+            FN(mul_derivative)(act, slope, nq, Aprev + j * np + q0, a_scale, dA + j * np + q0);
 }
 
 /* The update of layer l's parameters W[l], b[l] (this thread's share of them). */
@@ -585,6 +623,8 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     c.with_cost = 1; c.with_grad = 1;
     c.l2 = (T)tr->l2; c.l1 = (T)tr->l1;
     c.opt = tr->opt; c.v = v; c.s = s;
+    pydl_dropout_key dk = {{(uint32_t)tr->seed, (uint32_t)(tr->seed >> 32)}, 0, 0};
+    c.dk = net->keep ? &dk : NULL;
     const int shuffle = tr->shuffle && bs < m;
     for (int e = 0; e < n_epochs; e++) {
         double total = 0;
@@ -596,6 +636,8 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
             c.mb = mb;
             c.first = first;
             c.idx = shuffle ? perm + first : NULL;
+            dk.epoch = (uint32_t)(epoch0 + e);
+            dk.batch = (uint32_t)(first / bs);
             c.t = tr->opt->t + 1;
             c.lr = tr->lr_step_k > 0 ? lr[e] * tr->lr_step_k / sqrt((double)c.t) : lr[e];
             /* m_b * J_b at the parameters before the update: the regularization first */

@@ -37,6 +37,10 @@ static inline void pydl_philox_block(const uint32_t ctr[4], const uint32_t key[2
 
 /* Streams: word 3 of the counter names what the numbers are for, so that two uses of
  * the same seed never share numbers. */
-enum { PYDL_STREAM_SHUFFLE = 0x53480000u };
+enum {
+    PYDL_STREAM_SHUFFLE = 0x53480000u,   /* "SH" */
+    PYDL_STREAM_DROPOUT = 0x44520000u,   /* "DR" | layer in the low 16 bits */
+    PYDL_STREAM_AUGMENT = 0x41550000u    /* "AU" */
+};
 
 #endif /* PYDL_PHILOX_H */

@@ -70,6 +70,8 @@ typedef struct {
     const int *dims;       /* n[0..L]: n[0] = n_x, n[L] = number of outputs */
     const int *act;        /* act[l-1]: pydl_activation of layer l = 1..L */
     double leaky_slope;    /* slope of leaky relu for z <= 0 (>= 0) */
+    const double *keep;    /* keep[l-1]: inverted-dropout keep_prob of hidden layer l in
+                              training (1 = none; the output's is 1); NULL: no dropout */
 } pydl_net;
 
 /* Number of parameters: sum over l of n[l]*n[l-1] + n[l]. Layout of theta: for l = 1..L,
@@ -144,6 +146,12 @@ PYDL_DECLARE(double, f64)
 #undef PYDL_DECLARE
 
 /* ---- utilities ----------------------------------------------------------------------- */
+/* The inverted-dropout mask of hidden layer l for batch `batch` of epoch `epoch`:
+ * mask (mb, n) row-major (example j, unit i) gets 1 where the unit is kept, else 0. Element
+ * e = j * n + i keeps if word e % 4 of Philox(counter (e / 4, epoch, batch,
+ * DROPOUT | l), key seed) is below keep * 2^32: the mask training uses, whatever the threads. */
+void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n, int mb,
+                       double keep, uint8_t *mask);
 /* Philox4x32-10: out = block(counter, key). */
 void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 /* The seeded permutation of 0..m-1 used for epoch `epoch` (Fisher-Yates on Philox). */

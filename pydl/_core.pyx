@@ -13,7 +13,7 @@ cimport cython
 cimport numpy as cnp
 from cpython.exc cimport PyErr_CheckSignals
 from libc.math cimport isfinite
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from scipy.linalg.cython_blas cimport dgemm, sgemm
 
 from pydl._csrc cimport *
@@ -88,14 +88,16 @@ cdef int _check_labels(const int32_t[::1] y, int n_classes) noexcept nogil:
 # ---- the architecture ---------------------------------------------------------------------
 
 cdef class Architecture:
-    """Layer sizes and activations as the C core reads them (validated once, immutable)."""
+    """Layer sizes, activations and dropout as the C core reads them (validated once,
+    immutable)."""
     cdef pydl_net net
     cdef readonly object dims
     cdef readonly object activations
+    cdef readonly object keep_probs
     cdef object _act_codes
     cdef readonly double leaky_slope
 
-    def __cinit__(self, dims, activations, double leaky_slope=0.01):
+    def __cinit__(self, dims, activations, double leaky_slope=0.01, keep_probs=None):
         dims = list(dims)
         activations = list(activations)
         if len(dims) < 2:
@@ -128,6 +130,22 @@ cdef class Architecture:
         self.net.dims = <const int *>cnp.PyArray_DATA(self.dims)
         self.net.act = <const int *>cnp.PyArray_DATA(self._act_codes)
         self.net.leaky_slope = leaky_slope
+        L = len(dims) - 1
+        keep = [1.0] * L if keep_probs is None else list(keep_probs)
+        if len(keep) != L:
+            raise ValueError(f"keep_probs must have one value per layer ({L}), got {len(keep)}")
+        for i, k in enumerate(keep):
+            if isinstance(k, bool) or not isinstance(k, (int, float, np.integer, np.floating)) \
+                    or not 0 < k <= 1:
+                raise ValueError(f"keep_probs must hold numbers in (0, 1], got {k!r} for "
+                                 f"layer {i + 1}")
+        if keep[-1] != 1:
+            raise ValueError("keep_probs of the output layer must be 1.0 (dropout acts on "
+                             "hidden layers)")
+        self.keep_probs = np.array(keep, dtype=np.float64)
+        self.keep_probs.flags.writeable = False
+        self.net.keep = NULL if (self.keep_probs == 1).all() else \
+            <const double *>cnp.PyArray_DATA(self.keep_probs)
 
     @property
     def n_params(self):
@@ -435,6 +453,20 @@ def philox4x32(counter, key):
         k[i] = key[i]
     pydl_philox4x32(c, k, out)
     return np.array([out[0], out[1], out[2], out[3]], dtype=np.uint32)
+
+
+def dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int layer, int n_units,
+                 int batch_size, double keep_prob):
+    """The 0/1 mask (batch_size, n_units) that training applies to hidden layer `layer` in
+    mini-batch `batch` of epoch `epoch` (keep where 1), for the network's training seed."""
+    if n_units < 1 or batch_size < 1 or layer < 1:
+        raise ValueError("layer, n_units and batch_size must be >= 1")
+    if not 0 < keep_prob <= 1:
+        raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
+    mask = np.empty((batch_size, n_units), dtype=np.uint8)
+    pydl_dropout_mask(seed, epoch, batch, layer, n_units, batch_size, keep_prob,
+                      <uint8_t *>cnp.PyArray_DATA(mask))
+    return mask
 
 
 def permutation(uint64_t seed, int64_t epoch, int m):

@@ -1,5 +1,5 @@
 # Declarations of the C core (csrc/pydl.h) for the Cython door, and nothing else.
-from libc.stdint cimport int32_t, int64_t, uint32_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 cdef extern from "pydl.h" nogil:
     enum:
@@ -20,6 +20,7 @@ cdef extern from "pydl.h" nogil:
         const int *dims
         const int *act
         double leaky_slope
+        const double *keep
 
     Py_ssize_t pydl_n_params(const pydl_net *net)
     Py_ssize_t pydl_workspace_size(const pydl_net *net, int max_batch, int n_threads)
@@ -70,6 +71,8 @@ cdef extern from "pydl.h" nogil:
                        int n_epochs, const double *lr, double *cost_out, double *step_cost,
                        double *step_lr, int *epochs_done, int32_t *perm, double *work)
 
+    void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n, int mb,
+                           double keep, uint8_t *mask)
     void pydl_philox4x32(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
     void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
     int pydl_openmp_enabled()

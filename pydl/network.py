@@ -70,11 +70,18 @@ class Network:
     n_threads : int, optional
         Threads for this network's C calls; None means all usable cores (OpenMP's default,
         which honours OMP_NUM_THREADS and threadpoolctl), -1 all, -2 all but one.
+    keep_probs : float or sequence of float, optional
+        Inverted dropout during `fit` (never in forward/predict/cost/gradients): the
+        probability of keeping each unit of a hidden layer, ``A[l] = A[l] * D[l] / keep_prob``
+        with the same mask in backward propagation. One value per layer 1..L (the output's
+        must be 1.0), one per hidden layer, or one float for every hidden layer; 1.0 = no
+        dropout. Masks come from Philox4x32-10 keyed by seed, epoch, mini-batch, layer and
+        unit, so they do not depend on the number of threads.
     """
 
     def __init__(self, layer_dims, hidden_activation="relu", output_activation="sigmoid",
                  activations=None, init="he", dtype="float32", seed=None, *,
-                 leaky_slope=0.01, init_scale=0.01, n_threads=None):
+                 leaky_slope=0.01, init_scale=0.01, n_threads=None, keep_probs=None):
         try:
             dims = [d for d in layer_dims]
         except TypeError:
@@ -94,7 +101,8 @@ class Network:
                 if not isinstance(a, str):
                     raise TypeError(f"activations must hold activation names (str), got {a!r}")
         leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
-        self._arch = _core.Architecture(dims, activations, leaky_slope)
+        self._arch = _core.Architecture(dims, activations, leaky_slope,
+                                        _keep_list(keep_probs, len(dims) - 1))
         try:  # None would mean float64 to NumPy: not a choice here
             dtype_ok = dtype is not None and np.dtype(dtype) in DTYPES
         except TypeError:
@@ -153,6 +161,17 @@ class Network:
     @property
     def leaky_slope(self):
         return self._arch.leaky_slope
+
+    @property
+    def keep_probs(self):
+        """Dropout keep_prob of each layer 1..L during fit (1.0: no dropout)."""
+        return [float(k) for k in self._arch.keep_probs]
+
+    @keep_probs.setter
+    def keep_probs(self, value):
+        self._arch = _core.Architecture(self._arch.dims, self._arch.activations,
+                                        self._arch.leaky_slope,
+                                        _keep_list(value, self.n_layers))
 
     @property
     def dtype(self):
@@ -472,6 +491,21 @@ class Network:
         if learning_rate is not None:
             return GradientDescent(learning_rate)
         return self.optimizer if self.optimizer is not None else GradientDescent(0.01)
+
+
+def _keep_list(keep_probs, L):
+    """keep_probs as one value per layer 1..L: None (no dropout), a float for every hidden
+    layer, one value per hidden layer, or one per layer."""
+    if keep_probs is None:
+        return None
+    if isinstance(keep_probs, (int, float, np.integer, np.floating)) \
+            and not isinstance(keep_probs, bool):
+        return [float(keep_probs)] * (L - 1) + [1.0]
+    try:
+        keep = list(keep_probs)
+    except TypeError:
+        raise TypeError(f"keep_probs must be a number or a sequence, got {keep_probs!r}") from None
+    return keep + [1.0] if len(keep) == L - 1 else keep
 
 
 def _print_progress(history, done, total, elapsed):
