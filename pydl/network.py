@@ -501,10 +501,9 @@ def _keep_list(keep_probs, L):
     if isinstance(keep_probs, (int, float, np.integer, np.floating)) \
             and not isinstance(keep_probs, bool):
         return [float(keep_probs)] * (L - 1) + [1.0]
-    try:
-        keep = list(keep_probs)
-    except TypeError:
-        raise TypeError(f"keep_probs must be a number or a sequence, got {keep_probs!r}") from None
+    if isinstance(keep_probs, (str, bytes)) or not hasattr(keep_probs, "__iter__"):
+        raise TypeError(f"keep_probs must be a number or a sequence, got {keep_probs!r}")
+    keep = list(keep_probs)
     return keep + [1.0] if len(keep) == L - 1 else keep
 
 
