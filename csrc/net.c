@@ -131,10 +131,12 @@ static int loss_width(const pydl_net *net)
 
 /* ---- dropout masks ---------------------------------------------------------------- */
 
+/* What keys a step's random numbers (dropout masks, augmentation): the seed, the epoch and
+ * the mini-batch's number within it -- never the thread. */
 typedef struct {
     uint32_t key[2];
     uint32_t epoch, batch;   /* counter words 1 and 2 */
-} pydl_dropout_key;
+} pydl_step_key;
 
 static uint32_t keep_threshold(double keep)
 {
@@ -143,7 +145,7 @@ static uint32_t keep_threshold(double keep)
 }
 
 /* keep[k] = 1 if element e0 + k of layer l is kept, for k < count */
-static void dropout_bits(const pydl_dropout_key *dk, int l, uint32_t threshold, uint64_t e0,
+static void dropout_bits(const pydl_step_key *dk, int l, uint32_t threshold, uint64_t e0,
                          ptrdiff_t count, uint8_t *keep)
 {
     uint32_t ctr[4] = {0, dk->epoch, dk->batch, PYDL_STREAM_DROPOUT | (uint32_t)l};
@@ -161,13 +163,33 @@ static void dropout_bits(const pydl_dropout_key *dk, int l, uint32_t threshold, 
 void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n, int mb,
                        double keep, uint8_t *mask)
 {
-    const pydl_dropout_key dk = {{(uint32_t)seed, (uint32_t)(seed >> 32)}, (uint32_t)epoch,
+    const pydl_step_key dk = {{(uint32_t)seed, (uint32_t)(seed >> 32)}, (uint32_t)epoch,
                                  (uint32_t)batch};
     if (keep >= 1) {
         memset(mask, 1, (size_t)n * mb);
         return;
     }
     dropout_bits(&dk, l, keep_threshold(keep), 0, (ptrdiff_t)n * mb, mask);
+}
+
+/* ---- augmentation ----------------------------------------------------------------- */
+
+typedef struct {
+    int flip, dy, dx;
+} pydl_aug_choice;
+
+static pydl_aug_choice augment_choice(const pydl_augment *aug, const pydl_step_key *sk,
+                                      int j)
+{
+    const uint32_t ctr[4] = {(uint32_t)j, sk->epoch, sk->batch, PYDL_STREAM_AUGMENT};
+    uint32_t r[4];
+    const uint32_t span = 2u * (uint32_t)aug->max_shift + 1u;
+    pydl_aug_choice ch;
+    pydl_philox_block(ctr, sk->key, r);
+    ch.flip = aug->flip && (r[0] & 1u);
+    ch.dy = (int)(r[1] % span) - aug->max_shift;
+    ch.dx = (int)(r[2] % span) - aug->max_shift;
+    return ch;
 }
 
 void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4])

@@ -285,13 +285,46 @@ typedef struct {
     int64_t t;
     double lr, reg;
     T *v, *s;
-    const pydl_dropout_key *dk; /* training with dropout: this step's mask key, else NULL */
+    const pydl_step_key *dk; /* training: this step's random key (dropout, augmentation) */
+    const pydl_augment *aug; /* training with augmentation, else NULL */
 } FN(step_ctx);
 
-/* keep_prob of hidden layer l in this step (1: no dropout) */
+/* One example's image (h, w, c) in C order: out = shift(flip(in)), zeros filling in. */
+static void FN(augment_image)(const pydl_augment *aug, pydl_aug_choice ch, const T *in, T *out)
+{
+    const int H = aug->height, W = aug->width, C = aug->channels;
+    for (int h = 0; h < H; h++) {
+        const int hs = h - ch.dy;
+        for (int w = 0; w < W; w++) {
+            const int ws = w - ch.dx; /* position in the flipped image */
+            T *o = out + ((ptrdiff_t)h * W + w) * C;
+            if (hs < 0 || hs >= H || ws < 0 || ws >= W) {
+                for (int k = 0; k < C; k++)
+                    o[k] = 0;
+                continue;
+            }
+            const int wsrc = ch.flip ? W - 1 - ws : ws;
+            const T *src = in + ((ptrdiff_t)hs * W + wsrc) * C;
+            for (int k = 0; k < C; k++)
+                o[k] = src[k];
+        }
+    }
+}
+
+void FN(pydl_augment_batch)(const pydl_augment *aug, uint64_t seed, int64_t epoch,
+                            int64_t batch, int mb, const T *in, T *out)
+{
+    const pydl_step_key sk = {{(uint32_t)seed, (uint32_t)(seed >> 32)}, (uint32_t)epoch,
+                              (uint32_t)batch};
+    const ptrdiff_t n0 = (ptrdiff_t)aug->height * aug->width * aug->channels;
+    for (int j = 0; j < mb; j++)
+        FN(augment_image)(aug, augment_choice(aug, &sk, j), in + j * n0, out + j * n0);
+}
+
+/* keep_prob of hidden layer l in this step (1: no dropout; dropout acts in training only) */
 static double FN(keep_of)(const FN(step_ctx) *c, int l)
 {
-    return c->dk && c->net->keep && l < c->net->n_layers ? c->net->keep[l - 1] : 1.0;
+    return c->opt && c->net->keep && l < c->net->n_layers ? c->net->keep[l - 1] : 1.0;
 }
 
 /* Inverted dropout on rows [r0, r1) of the (n, mb) matrix M of layer l: M *= D / keep.
@@ -327,7 +360,7 @@ static const void *FN(layer_input)(const FN(step_ctx) *c, int l)
     const int n0 = c->net->dims[0];
     if (l > 1)
         return c->A + FN(a_off)(c->net, l - 1, c->mb);
-    return c->idx ? c->Xb : c->X + c->first * n0;
+    return c->idx || c->aug ? c->Xb : c->X + c->first * n0;
 }
 
 /* Z[l] rows [r0, r1) for the whole batch, then bias and activation (hidden layers and
@@ -433,9 +466,15 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     ptrdiff_t c0, c1, b0, b1, u0, u1;
     int nb, r0, r1;
     pydl_share(mb, tid, n_threads, &c0, &c1);
-    if (c->idx) { /* gather the batch: rows of X are contiguous */
-        for (ptrdiff_t j = c0; j < c1; j++)
-            memcpy(c->Xb + j * n0, c->X + (ptrdiff_t)c->idx[j] * n0, (size_t)n0 * sizeof(T));
+    if (c->idx || c->aug) { /* gather the batch: rows of X are contiguous */
+        for (ptrdiff_t j = c0; j < c1; j++) {
+            const T *x = c->X + (c->idx ? (ptrdiff_t)c->idx[j] : c->first + j) * n0;
+            if (c->aug)
+                FN(augment_image)(c->aug, augment_choice(c->aug, c->dk, (int)j), x,
+                                  c->Xb + j * n0);
+            else
+                memcpy(c->Xb + j * n0, x, (size_t)n0 * sizeof(T));
+        }
         pydl_barrier(n_threads);
     }
     for (int l = 1; l <= L; l++) {
@@ -623,8 +662,9 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     c.with_cost = 1; c.with_grad = 1;
     c.l2 = (T)tr->l2; c.l1 = (T)tr->l1;
     c.opt = tr->opt; c.v = v; c.s = s;
-    pydl_dropout_key dk = {{(uint32_t)tr->seed, (uint32_t)(tr->seed >> 32)}, 0, 0};
-    c.dk = net->keep ? &dk : NULL;
+    pydl_step_key dk = {{(uint32_t)tr->seed, (uint32_t)(tr->seed >> 32)}, 0, 0};
+    c.dk = &dk;
+    c.aug = tr->augment.height > 0 ? &tr->augment : NULL;
     const int shuffle = tr->shuffle && bs < m;
     for (int e = 0; e < n_epochs; e++) {
         double total = 0;

@@ -101,6 +101,25 @@ typedef struct {
 /* ---- a training run: one call trains whole epochs ------------------------------------ */
 typedef int (*pydl_stop_hook)(void *ctx);   /* nonzero: stop now */
 
+/* Data augmentation of image inputs while a mini-batch is gathered: each example (a row of
+ * X holding an (height, width, channels) image in C order) is flipped horizontally with
+ * probability 1/2 (if flip) and shifted by (dy, dx) in [-max_shift, max_shift]^2, zeros
+ * filling what comes in: out[h, w] = flipped[h - dy, w - dx]. The decisions for example j
+ * of batch b in epoch e are Philox(counter (j, e, b, AUGMENT), key seed): bit 0 of word 0
+ * flips, words 1 and 2 modulo 2 max_shift + 1 give dy + max_shift and dx + max_shift. */
+typedef struct {
+    int height, width, channels;   /* height * width * channels = n[0]; 0: no augmentation */
+    int flip;
+    int max_shift;
+} pydl_augment;
+
+/* Augments rows of an (mb, n0) batch: in -> out (no aliasing) as training would for
+ * batch `batch` of epoch `epoch`. */
+void pydl_augment_batch_f32(const pydl_augment *aug, uint64_t seed, int64_t epoch, int64_t batch,
+                        int mb, const float *in, float *out);
+void pydl_augment_batch_f64(const pydl_augment *aug, uint64_t seed, int64_t epoch,
+                            int64_t batch, int mb, const double *in, double *out);
+
 typedef struct {
     const pydl_net *net;
     int n_threads;         /* >= 1 */
@@ -110,6 +129,7 @@ typedef struct {
     double l2, l1;         /* regularization strengths (lambda), weights only */
     pydl_optimizer *opt;   /* t is advanced by each update */
     double lr_step_k;      /* > 0: per-step decay lr_t = lr * k / sqrt(t) */
+    pydl_augment augment;  /* height 0: off */
     pydl_stop_hook stop;   /* may be NULL */
     void *stop_ctx;
     int64_t check_every;   /* call stop() every this many steps */

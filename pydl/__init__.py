@@ -8,6 +8,7 @@ gradient descent, momentum, RMSprop, Adam, learning-rate decay -- with the hot l
 from pydl import datasets
 from pydl._core import openmp_enabled
 from pydl._version import __version__
+from pydl.augmentation import Augmentation
 from pydl.history import History
 from pydl.network import Network
 from pydl.optimizers import Adam, GradientDescent, Momentum, Optimizer, RMSprop
@@ -15,7 +16,7 @@ from pydl.schedules import (Constant, ExponentialDecay, InverseDecay, Schedule, 
                             SqrtStepDecay, StaircaseDecay, ewa)
 
 __all__ = [
-    "Adam", "Constant", "ExponentialDecay", "GradientDescent", "History", "InverseDecay",
+    "Adam", "Augmentation", "Constant", "ExponentialDecay", "GradientDescent", "History", "InverseDecay",
     "Momentum", "Network", "Optimizer", "RMSprop", "Schedule", "SqrtEpochDecay",
     "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "ewa", "openmp_enabled",
 ]

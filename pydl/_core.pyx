@@ -333,13 +333,15 @@ cdef int _stop_hook(void *ctx) noexcept nogil:
 def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimizer, double beta1,
           double beta2, double epsilon, progress, lrs, costs, int64_t epoch0,
           int batch_size, bint shuffle, uint64_t seed, double l2, double l1,
-          double lr_step_k, int n_threads, work, perm, step_costs=None, step_lrs=None):
+          double lr_step_k, int n_threads, work, perm, step_costs=None, step_lrs=None,
+          augment=None):
     """Trains len(lrs) epochs in one C call, the GIL released.
 
     progress: int64 array [t, epochs_done]; t (updates applied so far) is read, and both
     are written back however the call ends, so an interrupted run keeps its count.
     costs[:epochs_done] receive the epochs' costs; step_costs/step_lrs (optional, float64,
-    len(lrs) * ceil(m / batch_size) each) the cost J_b and learning rate of every step. Raises KeyboardInterrupt (or whatever a
+    len(lrs) * ceil(m / batch_size) each) the cost J_b and learning rate of every step;
+    augment: None or (height, width, channels, flip, max_shift). Raises KeyboardInterrupt (or whatever a
     signal handler raised) with the parameters left after the last completed step, and
     FloatingPointError when a batch cost stops being finite (before that batch's update).
     """
@@ -382,6 +384,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     tr.l1 = l1
     tr.opt = &o
     tr.lr_step_k = lr_step_k
+    _fill_augment(&tr.augment, augment, arch.dims[0])
     tr.stop = _stop_hook
     tr.stop_ctx = <void *>raised
     # ask Python about signals every ~2 ms of work at a pessimistic 1 GFLOP/s
@@ -424,6 +427,38 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
 
 
 # ---- utilities ----------------------------------------------------------------------------
+
+cdef int _fill_augment(pydl_augment *a, spec, int n_features) except -1:
+    a.height = a.width = a.channels = a.flip = a.max_shift = 0
+    if spec is None:
+        return 0
+    h, w, c, flip, shift = (int(v) for v in spec)
+    if min(h, w, c) < 1 or h * w * c != n_features:
+        raise ValueError(f"image_shape {(h, w, c)} does not hold the {n_features} input "
+                         f"features")
+    if not 0 <= shift < min(h, w):
+        raise ValueError(f"max_shift must be in [0, {min(h, w) - 1}], got {shift}")
+    a.height, a.width, a.channels, a.flip, a.max_shift = h, w, c, bool(flip), shift
+    return 0
+
+
+def augment_batch(X, uint64_t seed, int64_t epoch, int64_t batch, augment):
+    """The rows of X (one mini-batch, in batch order) as training augments them for
+    batch `batch` of epoch `epoch`; augment = (height, width, channels, flip, max_shift)."""
+    if not isinstance(X, np.ndarray) or X.dtype not in (np.float32, np.float64):
+        raise TypeError("X must be a float32 or float64 numpy.ndarray")
+    check_array(X, "X", X.dtype, (None, None))
+    cdef pydl_augment a
+    _fill_augment(&a, augment, X.shape[1])
+    out = np.empty_like(X)
+    if X.dtype == np.float32:
+        pydl_augment_batch_f32(&a, seed, epoch, batch, X.shape[0],
+                               <float *>cnp.PyArray_DATA(X), <float *>cnp.PyArray_DATA(out))
+    else:
+        pydl_augment_batch_f64(&a, seed, epoch, batch, X.shape[0],
+                               <double *>cnp.PyArray_DATA(X), <double *>cnp.PyArray_DATA(out))
+    return out
+
 
 cdef _raise_for(int status):
     if status == PYDL_OK:

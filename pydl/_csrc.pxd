@@ -34,6 +34,18 @@ cdef extern from "pydl.h" nogil:
 
     ctypedef int (*pydl_stop_hook)(void *ctx) noexcept nogil
 
+    ctypedef struct pydl_augment:
+        int height
+        int width
+        int channels
+        int flip
+        int max_shift
+
+    void pydl_augment_batch_f32(const pydl_augment *aug, uint64_t seed, int64_t epoch,
+                                int64_t batch, int mb, const float *inp, float *out)
+    void pydl_augment_batch_f64(const pydl_augment *aug, uint64_t seed, int64_t epoch,
+                                int64_t batch, int mb, const double *inp, double *out)
+
     ctypedef struct pydl_train:
         const pydl_net *net
         int n_threads
@@ -44,6 +56,7 @@ cdef extern from "pydl.h" nogil:
         double l1
         pydl_optimizer *opt
         double lr_step_k
+        pydl_augment augment
         pydl_stop_hook stop
         void *stop_ctx
         int64_t check_every

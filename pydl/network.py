@@ -16,6 +16,7 @@ import numpy as np
 
 from pydl import _core
 from pydl._checks import as_float_matrix, as_targets, check_scalar
+from pydl.augmentation import Augmentation
 from pydl._threads import resolve_n_threads, sequential_blas
 from pydl.history import History
 from pydl.optimizers import GradientDescent, Optimizer
@@ -363,7 +364,7 @@ class Network:
 
     def fit(self, X, y, epochs=100, learning_rate=None, *, batch_size=None, optimizer=None,
             lr_schedule=None, l2=0.0, l1=0.0, shuffle=True, verbose=False, n_threads=None,
-            record_steps=False):
+            record_steps=False, augment=None):
         """Train with (mini-)batch gradient descent; the whole loop runs in C.
 
         Parameters
@@ -395,6 +396,8 @@ class Network:
             Overrides the network's `n_threads` for this call.
         record_steps : bool, default False
             Also record the cost and learning rate of every mini-batch step.
+        augment : pydl.Augmentation, optional
+            Random flips and shifts of image inputs, per mini-batch, inside the C loop.
 
         Returns
         -------
@@ -408,6 +411,11 @@ class Network:
         schedule = Constant() if lr_schedule is None else lr_schedule
         if not isinstance(schedule, Schedule):
             raise TypeError(f"lr_schedule must be a pydl schedule, got {type(schedule).__name__}")
+        if augment is not None and not isinstance(augment, Augmentation):
+            raise TypeError(f"augment must be a pydl.Augmentation, got {type(augment).__name__}")
+        if augment is not None and np.prod(augment.image_shape) != self.layer_dims[0]:
+            raise ValueError(f"augment's image_shape {augment.image_shape} does not hold the "
+                             f"network's {self.layer_dims[0]} inputs")
         X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
         m = X.shape[0]
         Y, labels = self._targets(y, m)
@@ -444,7 +452,8 @@ class Network:
                                     epoch0=self.epochs_trained, batch_size=batch_size,
                                     shuffle=shuffle, seed=self._train_seed, l2=l2, l1=l1,
                                     lr_step_k=schedule.step_k, n_threads=nt, work=work,
-                                    perm=perm, step_costs=step_costs, step_lrs=step_lrs)
+                                    perm=perm, step_costs=step_costs, step_lrs=step_lrs,
+                                    augment=None if augment is None else augment._spec())
                     finally:
                         k = int(progress[1])
                         steps = int(progress[0]) - optimizer.t  # completed, even if interrupted
