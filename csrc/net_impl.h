@@ -602,6 +602,19 @@ void FN(pydl_update)(const pydl_optimizer *o, int64_t t, double lr, ptrdiff_t P,
 
 /* ---- entry points -------------------------------------------------------------------- */
 
+/* the first layer l whose A[l] (for the step's batch) holds NaN or inf, else 0 */
+static int FN(first_nonfinite_layer)(const FN(step_ctx) *c)
+{
+    for (int l = 1; l <= c->net->n_layers; l++) {
+        const T *A = c->A + FN(a_off)(c->net, l, c->mb);
+        const ptrdiff_t n = (ptrdiff_t)c->net->dims[l] * c->mb;
+        for (ptrdiff_t i = 0; i < n; i++)
+            if (!isfinite(A[i]))
+                return l;
+    }
+    return 0;
+}
+
 /* m * J's regularization part: (l2/2) sum ||W||^2 + l1 sum |W| (a serial pass, fixed order) */
 static double FN(regularization)(const pydl_net *net, const T *theta, double l2, double l1)
 {
@@ -683,8 +696,10 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
             /* m_b * J_b at the parameters before the update: the regularization first */
             c.reg = FN(regularization)(net, theta, tr->l2, tr->l1);
             const double batch = FN(run_step)(&c, nt) + c.reg;
-            if (!isfinite(batch))
-                return PYDL_ERR_NONFINITE; /* the step skipped its update: theta is finite */
+            if (!isfinite(batch)) { /* the step skipped its update: theta is as before */
+                *tr->bad_layer = FN(first_nonfinite_layer)(&c);
+                return PYDL_ERR_NONFINITE;
+            }
             total += batch;
             tr->opt->t = c.t;
             if (step_cost) {

@@ -133,6 +133,8 @@ typedef struct {
     pydl_stop_hook stop;   /* may be NULL */
     void *stop_ctx;
     int64_t check_every;   /* call stop() every this many steps */
+    int *bad_layer;        /* on PYDL_ERR_NONFINITE: the first layer whose activations hold
+                              NaN or inf in the failing batch (0: none did, the loss did) */
 } pydl_train;
 
 /* ---- typed entry points -------------------------------------------------------------- */

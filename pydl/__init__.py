@@ -9,6 +9,7 @@ from pydl import datasets
 from pydl._core import openmp_enabled
 from pydl._version import __version__
 from pydl.augmentation import Augmentation
+from pydl.early_stopping import EarlyStopping
 from pydl.history import History
 from pydl.network import Network
 from pydl.optimizers import Adam, GradientDescent, Momentum, Optimizer, RMSprop
@@ -16,7 +17,7 @@ from pydl.schedules import (Constant, ExponentialDecay, InverseDecay, Schedule, 
                             SqrtStepDecay, StaircaseDecay, ewa)
 
 __all__ = [
-    "Adam", "Augmentation", "Constant", "ExponentialDecay", "GradientDescent", "History", "InverseDecay",
+    "Adam", "Augmentation", "Constant", "EarlyStopping", "ExponentialDecay", "GradientDescent", "History", "InverseDecay",
     "Momentum", "Network", "Optimizer", "RMSprop", "Schedule", "SqrtEpochDecay",
     "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "ewa", "openmp_enabled",
 ]

@@ -404,6 +404,8 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     cdef int32_t *pp = <int32_t *>_ptr(perm)
     cdef void *pw = _ptr(work)
     cdef int done = 0
+    cdef int bad_layer = 0
+    tr.bad_layer = &bad_layer
     cdef int status
     cdef bint f32 = dtype == np.float32
     with nogil:
@@ -420,9 +422,13 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     if status == PYDL_ERR_INTERRUPTED:
         raise raised[0]
     if status == PYDL_ERR_NONFINITE:
-        raise FloatingPointError(
-            f"the cost became NaN or infinite in epoch {epoch0 + done} (after {o.t} updates); "
-            "the parameters are left as before that batch")
+        where = (f"the activations of layer {bad_layer} became NaN or infinite" if bad_layer
+                 else "the cost became NaN or infinite")
+        exc = FloatingPointError(
+            f"{where} in epoch {epoch0 + done}; the parameters are left as they were "
+            "before that mini-batch")
+        exc.layer = bad_layer
+        raise exc
     _raise_for(status)
 
 

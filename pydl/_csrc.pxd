@@ -60,6 +60,7 @@ cdef extern from "pydl.h" nogil:
         pydl_stop_hook stop
         void *stop_ctx
         int64_t check_every
+        int *bad_layer
 
     int pydl_forward_f32(const pydl_net *net, int n_threads, int m, const float *theta,
                          const float *X, float *out, float *work)

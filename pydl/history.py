@@ -21,6 +21,12 @@ class History:
     step_cost, step_learning_rate : list of float
         With ``fit(..., record_steps=True)``: the cost J{t} of every mini-batch (at the
         parameters before its update) and the learning rate of its update; else empty.
+    dev_cost, dev_accuracy : list of float
+        With ``fit(..., validation_data=...)``: the dev set's cost J (no regularization term)
+        and, for classifiers, its accuracy after each epoch; else empty.
+    best_epoch, stopped_epoch : int or None
+        With early stopping: the epoch of the lowest dev cost, and the epoch after which
+        training stopped early (None if it did not).
     """
 
     def __init__(self):
@@ -29,6 +35,10 @@ class History:
         self.learning_rate = []
         self.step_cost = []
         self.step_learning_rate = []
+        self.dev_cost = []
+        self.dev_accuracy = []
+        self.best_epoch = None
+        self.stopped_epoch = None
         self.wall_time = 0.0
 
     def _extend(self, epochs, costs, lrs, step_costs=(), step_lrs=()):

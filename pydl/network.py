@@ -17,6 +17,7 @@ import numpy as np
 from pydl import _core
 from pydl._checks import as_float_matrix, as_targets, check_scalar
 from pydl.augmentation import Augmentation
+from pydl.early_stopping import EarlyStopping
 from pydl._threads import resolve_n_threads, sequential_blas
 from pydl.history import History
 from pydl.optimizers import GradientDescent, Optimizer
@@ -258,7 +259,11 @@ class Network:
         -------
         ndarray of shape (n_samples, n_L), of the network's dtype
         """
-        X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
+        return self._forward_array(as_float_matrix(X, "X", self.layer_dims[0], self.dtype),
+                                   n_threads)
+
+    def _forward_array(self, X, n_threads=None):
+        """forward for an X already converted to the network's dtype."""
         nt = self._threads(n_threads)
         m, rows = X.shape[0], min(X.shape[0], self._chunk_rows())
         out = np.empty((m, self.layer_dims[-1]), dtype=self.dtype)
@@ -281,7 +286,10 @@ class Network:
         """Class labels (0/1 per output for sigmoid, the argmax for softmax) or, for a linear
         output, the values. Shape (n_samples,) for one output or softmax, else
         (n_samples, n_L)."""
-        A = self.forward(X)
+        return self._decide(self.forward(X))
+
+    def _decide(self, A):
+        """predict's answer from the output activations A[L]."""
         if self.output_activation == "softmax":
             return A.argmax(axis=1)
         if self.output_activation == "sigmoid":
@@ -293,6 +301,10 @@ class Network:
         for a linear output."""
         pred = self.predict(X)
         Y, labels = self._targets(y, pred.shape[0])
+        return self._score_arrays(pred, Y, labels)
+
+    def _score_arrays(self, pred, Y, labels):
+        """score from predictions and converted targets."""
         y = labels if labels is not None else Y
         if self.output_activation == "linear":
             y = y.reshape(pred.shape).astype(np.float64)
@@ -325,6 +337,10 @@ class Network:
         l1 = check_scalar(l1, "l1", low=0)
         X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
         Y, labels = self._targets(y, X.shape[0])
+        return self._cost_arrays(X, Y, labels, l2, l1)
+
+    def _cost_arrays(self, X, Y, labels, l2=0.0, l1=0.0):
+        """cost for X and targets already converted."""
         m, rows = X.shape[0], min(X.shape[0], self._chunk_rows())
         nt = self._threads(None)
         work = self._arch.workspace(self.dtype, rows)
@@ -364,7 +380,7 @@ class Network:
 
     def fit(self, X, y, epochs=100, learning_rate=None, *, batch_size=None, optimizer=None,
             lr_schedule=None, l2=0.0, l1=0.0, shuffle=True, verbose=False, n_threads=None,
-            record_steps=False, augment=None):
+            record_steps=False, augment=None, validation_data=None, early_stopping=None):
         """Train with (mini-)batch gradient descent; the whole loop runs in C.
 
         Parameters
@@ -398,11 +414,17 @@ class Network:
             Also record the cost and learning rate of every mini-batch step.
         augment : pydl.Augmentation, optional
             Random flips and shifts of image inputs, per mini-batch, inside the C loop.
+        validation_data : (X_dev, y_dev), optional
+            A dev set evaluated after every epoch: its cost J (without the regularization
+            terms) and, for classifiers, its accuracy go to the history.
+        early_stopping : pydl.EarlyStopping, optional
+            Stop when the dev cost stops improving (needs `validation_data`).
 
         Returns
         -------
         History
-            Cost and learning rate per epoch, wall time.
+            Cost and learning rate per epoch (dev cost and accuracy with a dev set), wall
+            time.
         """
         epochs = check_scalar(epochs, "epochs", integer=True, low=0, high=2**31 - 1)
         l2 = check_scalar(l2, "l2", low=0)
@@ -422,6 +444,14 @@ class Network:
         batch_size = m if batch_size is None else check_scalar(
             batch_size, "batch_size", integer=True, low=1, high=m)
         nt = self._threads(n_threads)
+        dev = self._dev_set(validation_data)
+        if early_stopping is not None:
+            if not isinstance(early_stopping, EarlyStopping):
+                raise TypeError(f"early_stopping must be a pydl.EarlyStopping, "
+                                f"got {type(early_stopping).__name__}")
+            if dev is None:
+                raise ValueError("early_stopping needs validation_data=(X_dev, y_dev)")
+            early_stopping._reset()
         optimizer._check_learning_rate()
         self._check_rates(schedule, optimizer, min(epochs, 1))  # before anything changes
 
@@ -434,7 +464,7 @@ class Network:
         b1, b2, eps = optimizer._hyper()
         start = time.perf_counter()
         done = 0
-        chunk = 1 if verbose else _MAX_EPOCHS_PER_CALL
+        chunk = 1 if verbose or dev is not None else _MAX_EPOCHS_PER_CALL
         try:
             with sequential_blas():
                 while done < epochs:
@@ -464,20 +494,54 @@ class Network:
                                         () if step_lrs is None else step_lrs[:steps])
                         self.epochs_trained += k
                         done += k
+                    if dev is not None and self._evaluate_dev(dev, history, early_stopping):
+                        break
                     if verbose:
                         _print_progress(history, done, epochs, time.perf_counter() - start)
                         # aim at a progress line every ~0.2 s
                         per_epoch = (time.perf_counter() - t0) / max(n, 1)
                         chunk = max(1, int(0.2 / max(per_epoch, 1e-9)))
         except FloatingPointError as exc:
-            raise FloatingPointError(
+            advised = FloatingPointError(
                 f"{exc}. Try a lower learning rate, normalizing the inputs "
-                "(zero mean, unit variance) or a smaller initialization") from None
+                "(zero mean, unit variance) or a smaller initialization")
+            advised.layer = getattr(exc, "layer", 0)
+            raise advised from None
         finally:
+            if early_stopping is not None:
+                early_stopping._restore(self._theta)
+                history.best_epoch = early_stopping.best_epoch
+                history.stopped_epoch = early_stopping.stopped_epoch
             history.wall_time = time.perf_counter() - start
             if verbose:
                 print(file=sys.stderr)
         return history
+
+    def _dev_set(self, validation_data):
+        """(X_dev, Y_dev, labels_dev) converted once, or None."""
+        if validation_data is None:
+            return None
+        try:
+            X_dev, y_dev = validation_data
+        except (TypeError, ValueError):
+            raise TypeError("validation_data must be a pair (X_dev, y_dev)") from None
+        X_dev = as_float_matrix(X_dev, "X_dev", self.layer_dims[0], self.dtype)
+        Y_dev, labels_dev = as_targets(y_dev, "y_dev", X_dev.shape[0], self.output_activation,
+                                       self.layer_dims[-1], self.dtype)
+        return X_dev, Y_dev, labels_dev
+
+    def _evaluate_dev(self, dev, history, early_stopping):
+        """Record the dev cost (and accuracy) of the last epoch; True to stop training."""
+        X_dev, Y_dev, labels_dev = dev
+        with np.errstate(all="ignore"):
+            cost = self._cost_arrays(X_dev, Y_dev, labels_dev)
+        history.dev_cost.append(cost)
+        if self.output_activation != "linear":
+            pred = self._decide(self._forward_array(X_dev))
+            history.dev_accuracy.append(self._score_arrays(pred, Y_dev, labels_dev))
+        epoch = self.epochs_trained - 1
+        return early_stopping is not None and early_stopping._should_stop(epoch, cost,
+                                                                          self._theta)
 
     def _check_rates(self, schedule, optimizer, n):
         """The learning rates of the next n epochs, checked."""
