@@ -79,11 +79,16 @@ class Network:
         must be 1.0), one per hidden layer, or one float for every hidden layer; 1.0 = no
         dropout. Masks come from Philox4x32-10 keyed by seed, epoch, mini-batch, layer and
         unit, so they do not depend on the number of threads.
+    normalizer : pydl.Normalizer, optional
+        Stored with the network and applied to every X it is given (fit, the dev set,
+        forward, predict, score, cost, gradients), so that raw inputs give the right
+        answer. Fit it on the training set first.
     """
 
     def __init__(self, layer_dims, hidden_activation="relu", output_activation="sigmoid",
                  activations=None, init="he", dtype="float32", seed=None, *,
-                 leaky_slope=0.01, init_scale=0.01, n_threads=None, keep_probs=None):
+                 leaky_slope=0.01, init_scale=0.01, n_threads=None, keep_probs=None,
+                 normalizer=None):
         try:
             dims = [d for d in layer_dims]
         except TypeError:
@@ -119,6 +124,8 @@ class Network:
             seed = check_scalar(seed, "seed", integer=True, low=0)
         resolve_n_threads(n_threads)  # validate now, resolve at each call
         self.n_threads = n_threads
+        self._normalizer = None
+        self.normalizer = normalizer
         self.init = init
         self.seed = seed
 
@@ -163,6 +170,33 @@ class Network:
     @property
     def leaky_slope(self):
         return self._arch.leaky_slope
+
+    @property
+    def normalizer(self):
+        """The input normalizer applied to every X (None: inputs are used as given)."""
+        return self._normalizer
+
+    @normalizer.setter
+    def normalizer(self, value):
+        if value is not None:
+            if not callable(getattr(value, "transform", None)):
+                raise TypeError(f"normalizer must be a fitted pydl.Normalizer (with transform), "
+                                f"got {type(value).__name__}")
+            n = getattr(value, "n_features_", None)
+            if n is None:
+                raise ValueError("normalizer must be fitted on the training set first")
+            if n != self.layer_dims[0]:
+                raise ValueError(f"normalizer was fitted on {n} features; the network "
+                                 f"takes {self.layer_dims[0]}")
+        self._normalizer = value
+
+    def _input(self, X, name="X"):
+        """X as the C core takes it: normalized if the network has a normalizer, then a
+        C-contiguous (n_samples, n_x) array of the network's dtype (converted once)."""
+        if self._normalizer is not None:
+            X = as_float_matrix(X, name, self.layer_dims[0], np.float64)
+            X = self._normalizer.transform(X)
+        return as_float_matrix(X, name, self.layer_dims[0], self.dtype)
 
     @property
     def keep_probs(self):
@@ -259,8 +293,7 @@ class Network:
         -------
         ndarray of shape (n_samples, n_L), of the network's dtype
         """
-        return self._forward_array(as_float_matrix(X, "X", self.layer_dims[0], self.dtype),
-                                   n_threads)
+        return self._forward_array(self._input(X), n_threads)
 
     def _forward_array(self, X, n_threads=None):
         """forward for an X already converted to the network's dtype."""
@@ -335,7 +368,7 @@ class Network:
         """
         l2 = check_scalar(l2, "l2", low=0)
         l1 = check_scalar(l1, "l1", low=0)
-        X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
+        X = self._input(X)
         Y, labels = self._targets(y, X.shape[0])
         return self._cost_arrays(X, Y, labels, l2, l1)
 
@@ -367,7 +400,7 @@ class Network:
         """
         l2 = check_scalar(l2, "l2", low=0)
         l1 = check_scalar(l1, "l1", low=0)
-        X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
+        X = self._input(X)
         Y, labels = self._targets(y, X.shape[0])
         nt = self._threads(None)
         grad = np.empty_like(self._theta)
@@ -438,7 +471,7 @@ class Network:
         if augment is not None and np.prod(augment.image_shape) != self.layer_dims[0]:
             raise ValueError(f"augment's image_shape {augment.image_shape} does not hold the "
                              f"network's {self.layer_dims[0]} inputs")
-        X = as_float_matrix(X, "X", self.layer_dims[0], self.dtype)
+        X = self._input(X)
         m = X.shape[0]
         Y, labels = self._targets(y, m)
         batch_size = m if batch_size is None else check_scalar(
@@ -525,7 +558,7 @@ class Network:
             X_dev, y_dev = validation_data
         except (TypeError, ValueError):
             raise TypeError("validation_data must be a pair (X_dev, y_dev)") from None
-        X_dev = as_float_matrix(X_dev, "X_dev", self.layer_dims[0], self.dtype)
+        X_dev = self._input(X_dev, "X_dev")
         Y_dev, labels_dev = as_targets(y_dev, "y_dev", X_dev.shape[0], self.output_activation,
                                        self.layer_dims[-1], self.dtype)
         return X_dev, Y_dev, labels_dev
