@@ -9,15 +9,20 @@ from pydl import datasets
 from pydl._core import openmp_enabled
 from pydl._version import __version__
 from pydl.augmentation import Augmentation
+from pydl.diagnostics import Diagnosis, diagnose, diagnose_network
 from pydl.early_stopping import EarlyStopping
+from pydl.gradcheck import GradientCheck, gradient_check
 from pydl.history import History
 from pydl.network import Network
 from pydl.optimizers import Adam, GradientDescent, Momentum, Optimizer, RMSprop
+from pydl.preprocessing import Normalizer, Split, train_dev_test_split
 from pydl.schedules import (Constant, ExponentialDecay, InverseDecay, Schedule, SqrtEpochDecay,
                             SqrtStepDecay, StaircaseDecay, ewa)
 
 __all__ = [
-    "Adam", "Augmentation", "Constant", "EarlyStopping", "ExponentialDecay", "GradientDescent", "History", "InverseDecay",
-    "Momentum", "Network", "Optimizer", "RMSprop", "Schedule", "SqrtEpochDecay",
-    "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "ewa", "openmp_enabled",
+    "Adam", "Augmentation", "Constant", "Diagnosis", "EarlyStopping", "ExponentialDecay",
+    "GradientCheck", "GradientDescent", "History", "InverseDecay", "Momentum", "Network",
+    "Normalizer", "Optimizer", "RMSprop", "Schedule", "Split", "SqrtEpochDecay",
+    "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "diagnose", "diagnose_network",
+    "ewa", "gradient_check", "openmp_enabled", "train_dev_test_split",
 ]
