@@ -10,6 +10,8 @@ from __future__ import annotations
 import numbers
 from dataclasses import dataclass
 
+import numpy as np
+
 from pydl._checks import as_float_matrix, as_targets, check_scalar
 
 __all__ = ["Diagnosis", "diagnose", "diagnose_network", "VERDICTS", "RECIPE"]
@@ -148,10 +150,11 @@ def diagnose(train_error, dev_error, bayes_error=0.0, *, bias_threshold=0.02,
 
 
 def _error_of(net, X, y, error, which):
-    # validated here so that messages name X_train / y_dev / ...
-    X = as_float_matrix(X, f"X_{which}", net.layer_dims[0], net.dtype)
+    # validated here so that messages name X_train / y_dev / ...; float64, as the network
+    # itself takes raw inputs before its normalizer
+    X = as_float_matrix(X, f"X_{which}", net.layer_dims[0], np.float64)
     Y, labels = as_targets(y, f"y_{which}", X.shape[0], net.output_activation,
-                           net.layer_dims[-1], net.dtype)
+                           net.layer_dims[-1], np.float64)
     if error is None:
         return 1.0 - net.score(X, Y if labels is None else labels)
     value = error(y, net.predict(X))

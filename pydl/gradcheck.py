@@ -103,6 +103,9 @@ def _float64_network(net):
     copy = Network(net.layer_dims, activations=net.activations, dtype="float64",
                    leaky_slope=net.leaky_slope, n_threads=net.n_threads)
     copy.theta = net.theta.astype(np.float64)
+    normalizer = getattr(net, "normalizer", None)
+    if normalizer is not None:               # the same inputs as the network sees
+        copy.normalizer = normalizer
     return copy
 
 
@@ -145,8 +148,8 @@ def gradient_check(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
     ----------
     net : pydl.Network
         Checked as it is (run at random initialization, perhaps again after training).
-        A float32 network is checked on a float64 copy with the same parameters (float32
-        rounding would swamp the differences); a float64 network is checked itself: its
+        A float32 network is checked on a float64 copy with the same parameters and input
+        normalizer (float32 rounding would swamp the differences); a float64 network is checked itself: its
         theta is perturbed in place during the check and restored bit for bit afterwards
         (also after an error). Either way the caller's network ends unchanged.
     X : array-like of shape (n_samples, n_x)

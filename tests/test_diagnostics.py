@@ -173,3 +173,15 @@ def test_diagnose_network_bad_input(rng):
         diagnose_network(net, X, y, X, y + 2)
     with pytest.raises(ValueError, match="bayes_error"):
         diagnose_network(net, X, y, X, y, bayes_error=2.0)
+
+
+def test_network_with_a_normalizer_scores_raw_inputs(rng):
+    from pydl.preprocessing import Normalizer
+
+    X = rng.standard_normal((60, 2)) * [1e4, 1e-3] + [3e5, 1.0]
+    y = (X[:, 0] > 3e5).astype(int)
+    net = pydl.Network([2, 3, 1], seed=0, normalizer=Normalizer().fit(X[:40]))
+    net.fit(X[:40], y[:40], epochs=50, learning_rate=0.5)
+    d = diagnose_network(net, X[:40], y[:40], X[40:], y[40:])
+    assert d.train_error == 1 - net.score(X[:40], y[:40])
+    assert d.dev_error == 1 - net.score(X[40:], y[40:])

@@ -254,3 +254,21 @@ def test_bad_data_and_network(rng):
         gradient_check(net, np.full_like(X, np.nan), y)
     with pytest.raises(TypeError, match="net"):
         gradient_check(ref_params(net), X, y)
+
+
+def test_network_with_a_normalizer(rng):
+    """The float64 copy of a float32 network sees the same normalized inputs."""
+    from pydl.preprocessing import Normalizer
+
+    X = rng.standard_normal((15, 4)) * [1.0, 100.0, 0.01, 3.0] + [0.0, 500.0, 2.0, -7.0]
+    y = make_targets(rng, 15, 3, "sigmoid")
+    norm = Normalizer().fit(X)
+    net32 = pydl.Network(DIMS, hidden_activation="tanh", seed=0, normalizer=norm)
+    net64 = pydl.Network(DIMS, hidden_activation="tanh", seed=0, dtype="float64",
+                         normalizer=norm)
+    net64.theta = net32.theta.astype(np.float64)
+    check = gradient_check(net32, X, y)
+    assert check.verdict == "great"
+    expected = np.concatenate([g.ravel() for g in net64.gradients(X, y).values()])
+    np.testing.assert_array_equal(check.grad, expected)
+    assert net32.normalizer is norm
