@@ -1,0 +1,93 @@
+/*
+ * bench_core.c -- the C core alone, no Python: one mini-batch step of pydl_train_f32 on a
+ * 784-256-128-10 ReLU/softmax network with Adam, against the same step's matrix products
+ * issued as plain sgemm calls (what a hand-written C trainer would spend on GEMM alone).
+ *
+ *   make -C bench core && ./bench/bench_core [threads]
+ *
+ * Links OpenBLAS (Debian: apt install libopenblas-dev). pydl runs its own OpenMP threads and
+ * calls BLAS sequentially from each (DESIGN.md, 7): BLAS is held at one thread for pydl, and
+ * given the same number of threads for the plain sgemm calls.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "pydl.h"
+
+void sgemm_(char *, char *, int *, int *, int *, float *, float *, int *, float *, int *,
+            float *, float *, int *);
+void openblas_set_num_threads(int); /* OpenBLAS's own control of its thread pool */
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+static float frand(unsigned *state)
+{
+    *state = *state * 1664525u + 1013904223u;
+    return (float)(*state >> 8) / 16777216.0f;
+}
+
+int main(int argc, char **argv)
+{
+    const int threads = argc > 1 ? atoi(argv[1]) : pydl_max_threads();
+    const int dims[] = {784, 256, 128, 10}, act[] = {PYDL_RELU, PYDL_RELU, PYDL_SOFTMAX};
+    const int L = 3, m = 8192, batches[] = {32, 64, 128, 512};
+    pydl_net net = {L, dims, act, 0.01, NULL};
+    pydl_init(sgemm_, NULL);
+    const ptrdiff_t P = pydl_n_params(&net);
+    float *theta = malloc(P * sizeof *theta), *v = calloc(P, sizeof *v), *s = calloc(P, sizeof *s);
+    float *X = malloc((size_t)m * dims[0] * sizeof *X);
+    int32_t *labels = malloc(m * sizeof *labels), *perm = malloc(m * sizeof *perm);
+    unsigned st = 1;
+    for (ptrdiff_t i = 0; i < P; i++)
+        theta[i] = (frand(&st) - 0.5f) * 0.1f;
+    for (ptrdiff_t i = 0; i < (ptrdiff_t)m * dims[0]; i++)
+        X[i] = frand(&st);
+    for (int i = 0; i < m; i++)
+        labels[i] = (int32_t)(frand(&st) * 10) % 10;
+
+    printf("pydl C core, %d thread(s), OpenMP %s; one epoch of %d examples, Adam, float32\n",
+           threads, pydl_openmp_enabled() ? "on" : "off", m);
+    printf("%6s %14s %16s %8s\n", "batch", "pydl us/step", "sgemm-only us", "ratio");
+    for (int b = 0; b < 4; b++) {
+        const int bs = batches[b];
+        pydl_optimizer opt = {PYDL_OPT_ADAM, 0.9, 0.999, 1e-8, 0};
+        int bad = 0, done = 0;
+        pydl_train tr = {&net, threads, bs, 1, 42, 0.0, 0.0, &opt, 0.0,
+                         {0, 0, 0, 0, 0}, NULL, NULL, 1 << 30, &bad};
+        float *work = malloc(pydl_workspace_size(&net, bs, threads) * sizeof *work);
+        double lr = 0.001, cost;
+        openblas_set_num_threads(1);
+        pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, 0, 1, &lr, &cost, NULL, NULL,
+                       &done, perm, work); /* warm-up */
+        double t0 = now();
+        pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, 1, 1, &lr, &cost, NULL, NULL,
+                       &done, perm, work);
+        const double step = (now() - t0) / ((m + bs - 1) / bs) * 1e6;
+
+        /* the same products as plain sgemm calls: forward, dW, dA (no layer-1 dA) */
+        float *A = malloc((size_t)256 * bs * sizeof *A), *B = malloc((size_t)256 * bs * sizeof *B);
+        float *C = malloc((size_t)784 * 256 * sizeof *C), one = 1, zero = 0;
+        const int reps = 20;
+        openblas_set_num_threads(threads);
+        t0 = now();
+        for (int r = 0; r < reps; r++)
+            for (int l = 1; l <= L; l++) {
+                int n = dims[l], np = dims[l - 1], mb = bs;
+                float *W = theta; /* contents do not matter for timing */
+                sgemm_("T", "N", &n, &mb, &np, &one, W, &np, X, &np, &zero, A, &n);
+                sgemm_("N", "T", &np, &n, &mb, &one, X, &np, B, &n, &zero, C, &np);
+                if (l > 1)
+                    sgemm_("N", "N", &np, &mb, &n, &one, W, &np, B, &n, &zero, A, &np);
+            }
+        const double gemm = (now() - t0) / reps * 1e6;
+        printf("%6d %14.1f %16.1f %8.2f\n", bs, step, gemm, step / gemm);
+        free(work); free(A); free(B); free(C);
+    }
+    return 0;
+}
