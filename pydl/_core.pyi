@@ -4,6 +4,7 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
+from typing_extensions import Self, disjoint_base
 
 ACTIVATIONS: dict[str, int]
 OUTPUT_ACTIVATIONS: tuple[str, ...]
@@ -12,13 +13,14 @@ OPTIMIZERS: dict[str, int]
 def check_array(a: object, name: str, dtype: Any, shape: Any, writable: bool = ...) -> None: ...
 def check_finite(a: NDArray[np.floating[Any]], name: str) -> None: ...
 
+@disjoint_base
 class Architecture:
     dims: NDArray[np.intc]
     activations: tuple[str, ...]
     keep_probs: NDArray[np.float64]
     leaky_slope: float
-    def __init__(self, dims: Any, activations: Any, leaky_slope: float = ...,
-                 keep_probs: Any = ...) -> None: ...
+    def __new__(cls, dims: Any, activations: Any, leaky_slope: float = ...,
+                keep_probs: Any = ...) -> Self: ...
     @property
     def n_params(self) -> int: ...
     def workspace(self, dtype: Any, max_batch: int) -> NDArray[np.floating[Any]]: ...

@@ -7,6 +7,8 @@ import zlib
 import numpy as np
 import pytest
 
+import pydl
+
 sys.path.insert(0, os.path.dirname(__file__))
 
 # Relative agreement with the float64 oracle: float64 to rounding, float32 to its precision.
@@ -23,8 +25,9 @@ def _usable_cpus():
 
 
 # Products are split into at most as many row blocks as the process has processors: with
-# one, pydl never runs a step on two threads and tests of the parallel path cannot.
-PARALLEL = _usable_cpus() >= 2
+# one, or without OpenMP, pydl never runs a step on two threads and tests of the parallel
+# path cannot.
+PARALLEL = _usable_cpus() >= 2 and pydl.openmp_enabled()
 OUTPUTS = ["sigmoid", "softmax", "linear"]
 
 
