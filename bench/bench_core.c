@@ -60,7 +60,7 @@ int main(int argc, char **argv)
         int bad = 0, done = 0;
         pydl_train tr = {&net, threads, bs, 1, 42, 0.0, 0.0, &opt, 0.0,
                          {0, 0, 0, 0, 0}, NULL, NULL, 1 << 30, &bad};
-        float *work = malloc(pydl_workspace_size(&net, bs, threads) * sizeof *work);
+        float *work = malloc(pydl_workspace_size(&net, bs) * sizeof *work);
         double lr = 0.001, cost;
         openblas_set_num_threads(1);
         pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, 0, 1, &lr, &cost, NULL, NULL,

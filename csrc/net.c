@@ -55,11 +55,10 @@ ptrdiff_t pydl_n_params(const pydl_net *net)
     return p;
 }
 
-ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch, int n_threads)
+ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch)
 {
     ptrdiff_t sum_n = 0;
     int max_n = 0;
-    (void)n_threads;
     for (int l = 1; l <= net->n_layers; l++) {
         sum_n += net->dims[l];
         max_n = net->dims[l] > max_n ? net->dims[l] : max_n;

@@ -78,9 +78,9 @@ typedef struct {
  * W[l] (n[l], n[l-1]) row-major, then b[l] (n[l]). */
 ptrdiff_t pydl_n_params(const pydl_net *net);
 
-/* Elements of the typed workspace that forward/gradient/train need for batches of up to
- * max_batch examples with n_threads threads. */
-ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch, int n_threads);
+/* Elements of the typed workspace that forward/cost_grad/train need for batches of up to
+ * max_batch examples (whatever the number of threads). */
+ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch);
 
 /* ---- optimizers and the learning rate ----------------------------------------------- */
 typedef enum {
@@ -115,8 +115,8 @@ typedef struct {
 
 /* Augments rows of an (mb, n0) batch: in -> out (no aliasing) as training would for
  * batch `batch` of epoch `epoch`. */
-void pydl_augment_batch_f32(const pydl_augment *aug, uint64_t seed, int64_t epoch, int64_t batch,
-                        int mb, const float *in, float *out);
+void pydl_augment_batch_f32(const pydl_augment *aug, uint64_t seed, int64_t epoch,
+                            int64_t batch, int mb, const float *in, float *out);
 void pydl_augment_batch_f64(const pydl_augment *aug, uint64_t seed, int64_t epoch,
                             int64_t batch, int mb, const double *in, double *out);
 
@@ -127,7 +127,7 @@ typedef struct {
     int shuffle;           /* permute the examples each epoch (seeded) */
     uint64_t seed;
     double l2, l1;         /* regularization strengths (lambda), weights only */
-    pydl_optimizer *opt;   /* t is advanced by each update */
+    pydl_optimizer *opt;   /* opt->t is advanced by each update (the Adam t, the k/sqrt(t) t) */
     double lr_step_k;      /* > 0: per-step decay lr_t = lr * k / sqrt(t) */
     pydl_augment augment;  /* height 0: off */
     pydl_stop_hook stop;   /* may be NULL */
@@ -148,16 +148,18 @@ int pydl_forward_##SFX(const pydl_net *net, int n_threads, int m, const T *theta
 int pydl_cost_grad_##SFX(const pydl_net *net, int n_threads, int m, const T *theta,          \
                          const T *X, const T *Y, const int32_t *labels, double l2,           \
                          double l1, double *cost, T *grad, T *work);                         \
-/* Applies one optimizer update theta -= ... from grad (length P); v, s: state (may be      \
- * NULL when the optimizer does not use it). Advances opt->t. */                             \
-void pydl_update_##SFX(const pydl_optimizer *opt_in, int64_t t, double lr, ptrdiff_t P,      \
+/* Applies update number t (>= 1; opt->t is not read) to theta (length P) from grad; v, s:  \
+ * the optimizer's state, overwritten (NULL when the optimizer does not use it). */         \
+void pydl_update_##SFX(const pydl_optimizer *opt, int64_t t, double lr, ptrdiff_t P,         \
                        T *theta, const T *grad, T *v, T *s, int n_threads);                 \
 /* Trains epochs [epoch0, epoch0 + n_epochs) with learning rates lr[0..n_epochs).           \
  * cost_out[e] receives the epoch's cost (sum over batches of m_b * J_b, divided by m).     \
  * If step_cost is not NULL, step_cost[k] and step_lr[k] receive J_b and the learning rate  \
  * of the k-th step of the call (n_epochs * ceil(m / batch_size) of them).                  \
  * *epochs_done receives the number of completed epochs; on PYDL_ERR_INTERRUPTED the       \
- * parameters are those after the last completed step. perm: int32 workspace of m. */      \
+ * parameters are those after the last completed step, on PYDL_ERR_NONFINITE those before  \
+ * the failing step (its update is skipped). perm: int32 workspace of m. Dropout (net->keep) \
+ * and augmentation (tr->augment) act here only. */                                          \
 int pydl_train_##SFX(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X,          \
                      const T *Y, const int32_t *labels, int64_t epoch0, int n_epochs,        \
                      const double *lr, double *cost_out, double *step_cost, double *step_lr,  \

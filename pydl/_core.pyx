@@ -153,7 +153,7 @@ cdef class Architecture:
 
     def workspace(self, dtype, int max_batch):
         """The scratch array forward/cost_grad/train need for batches of up to max_batch."""
-        return np.empty(pydl_workspace_size(&self.net, max_batch, 1), dtype=dtype)
+        return np.empty(pydl_workspace_size(&self.net, max_batch), dtype=dtype)
 
     def effective_threads(self, int n_threads, int batch):
         """Threads a step of `batch` examples uses (1 when too small to share)."""
@@ -179,7 +179,7 @@ cdef _check_common(Architecture arch, theta, X, work, batch, int n_threads):
     check_array(work, "work", dtype, (None,), writable=True)
     if batch is None:
         batch = X.shape[0]
-    if work.shape[0] < pydl_workspace_size(&arch.net, batch, 1):
+    if work.shape[0] < pydl_workspace_size(&arch.net, batch):
         raise ValueError("work is too small for this batch size")
     if n_threads < 1:
         raise ValueError(f"n_threads must be >= 1, got {n_threads}")

@@ -23,7 +23,7 @@ cdef extern from "pydl.h" nogil:
         const double *keep
 
     Py_ssize_t pydl_n_params(const pydl_net *net)
-    Py_ssize_t pydl_workspace_size(const pydl_net *net, int max_batch, int n_threads)
+    Py_ssize_t pydl_workspace_size(const pydl_net *net, int max_batch)
 
     ctypedef struct pydl_optimizer:
         int kind
