@@ -47,15 +47,25 @@ int pydl_max_threads(void)
 #endif
 }
 
-ptrdiff_t pydl_n_params(const pydl_net *net)
+/* Offset of W[l] in theta; b[l] follows it at + n[l] * n[l-1]. w_off(net, L + 1) = P. */
+static ptrdiff_t w_off(const pydl_net *net, int l)
 {
-    ptrdiff_t p = 0;
-    for (int l = 1; l <= net->n_layers; l++)
-        p += (ptrdiff_t)net->dims[l] * (net->dims[l - 1] + 1);
-    return p;
+    ptrdiff_t off = 0;
+    for (int k = 1; k < l; k++)
+        off += (ptrdiff_t)net->dims[k] * ((ptrdiff_t)net->dims[k - 1] + 1);
+    return off;
 }
 
-ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch)
+ptrdiff_t pydl_n_params(const pydl_net *net)
+{
+    return w_off(net, net->n_layers + 1);
+}
+
+/* The workspace for batches of mb examples, as offsets (in elements) of
+ * Xb (n0, mb) | A[1..L] | D[0], D[1] (max n, mb) each | loss (n[L], mb) | grad (P) | end. */
+enum { WS_XB, WS_A, WS_D0, WS_D1, WS_LOSS, WS_GRAD, WS_END };
+
+static void ws_layout(const pydl_net *net, int mb, ptrdiff_t off[WS_END + 1])
 {
     ptrdiff_t sum_n = 0;
     int max_n = 0;
@@ -63,18 +73,20 @@ ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch)
         sum_n += net->dims[l];
         max_n = net->dims[l] > max_n ? net->dims[l] : max_n;
     }
-    /* Xb, A[1..L], D[0], D[1], loss (carve() in net_impl.h), then grad */
-    return ((ptrdiff_t)net->dims[0] + sum_n + 2 * (ptrdiff_t)max_n
-            + net->dims[net->n_layers]) * max_batch + pydl_n_params(net);
+    off[WS_XB] = 0;
+    off[WS_A] = off[WS_XB] + (ptrdiff_t)net->dims[0] * mb;
+    off[WS_D0] = off[WS_A] + sum_n * mb;
+    off[WS_D1] = off[WS_D0] + (ptrdiff_t)max_n * mb;
+    off[WS_LOSS] = off[WS_D1] + (ptrdiff_t)max_n * mb;
+    off[WS_GRAD] = off[WS_LOSS] + (ptrdiff_t)net->dims[net->n_layers] * mb;
+    off[WS_END] = off[WS_GRAD] + pydl_n_params(net);
 }
 
-/* Offset of W[l] in theta; b[l] follows it at + n[l] * n[l-1]. */
-static ptrdiff_t w_off(const pydl_net *net, int l)
+ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch)
 {
-    ptrdiff_t off = 0;
-    for (int k = 1; k < l; k++)
-        off += (ptrdiff_t)net->dims[k] * (net->dims[k - 1] + 1);
-    return off;
+    ptrdiff_t off[WS_END + 1];
+    ws_layout(net, max_batch, off);
+    return off[WS_END];
 }
 
 /* Every GEMM is cut into fixed row blocks of its output (BLAS's M dimension): the blocks
@@ -147,7 +159,7 @@ static uint32_t keep_threshold(double keep)
 static void dropout_bits(const pydl_step_key *dk, int l, uint32_t threshold, uint64_t e0,
                          ptrdiff_t count, uint8_t *keep)
 {
-    uint32_t ctr[4] = {0, dk->epoch, dk->batch, PYDL_STREAM_DROPOUT | (uint32_t)l};
+    uint32_t ctr[4] = {0, dk->epoch, dk->batch, PYDL_STREAM_DROPOUT | ((uint32_t)l & 0xFFFFu)};
     uint32_t block[4];
     ptrdiff_t k = 0;
     while (k < count) {

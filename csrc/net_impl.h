@@ -8,11 +8,14 @@
  *   X, A[l-1]: (n[l-1], mb)    W[l]: held as W^T (n[l-1], n[l])    Z[l], A[l], dZ[l]: (n[l], mb)
  * A[l] is computed in place over Z[l]; every g'(Z) the course uses can be read off A.
  *
- * Work split inside one step (all threads call step(); barriers separate the phases):
- *   forward, cost, dZ[L]      : by columns (examples)   -- no communication at all
- *   dW[l], db[l]              : by rows of W (output units), the batch as inner dimension
- *   dA[l-1] = W^T dZ, dZ[l-1] : by columns
- *   update                    : by ranges of the flat parameter vector
+ * Work split inside one step (all threads call step(); a barrier ends each phase). Every
+ * output element is written by one thread, and each phase reads only what earlier phases
+ * completed:
+ *   gather of the batch (and augmentation)  : by examples
+ *   Z[l], A[l] (each layer)                 : fixed row blocks of n[l] (see net.c)
+ *   output activation, loss, dZ[L]          : by examples
+ *   dW[l], dA[l-1], dZ[l-1] (each layer)    : fixed row blocks of n[l-1]; db[l] by units
+ *   finiteness check, then the update       : by ranges of the flat parameter vector
  */
 
 #define CAT_(a, b) a##_##b
@@ -286,6 +289,7 @@ typedef struct {
     double lr, reg;
     T *v, *s;
     const pydl_step_key *dk; /* training: this step's random key (dropout, augmentation) */
+    int *bad;                /* training: set when the loss or a gradient is not finite */
     const pydl_augment *aug; /* training with augmentation, else NULL */
 } FN(step_ctx);
 
@@ -346,7 +350,7 @@ static void FN(apply_dropout)(const FN(step_ctx) *c, int l, int r0, int r1, T *M
         }
 }
 
-/* Offsets of A[l] in the A area, W[l] in theta (so b[l] at w_off + n[l]*n[l-1]). */
+/* Offset of A[l] in the A area (w_off, in net.c, gives W[l]'s in theta). */
 static ptrdiff_t FN(a_off)(const pydl_net *net, int l, int mb)
 {
     ptrdiff_t off = 0;
@@ -446,19 +450,9 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
             FN(mul_derivative)(act, slope, nq, Aprev + j * np + q0, a_scale, dA + j * np + q0);
 }
 
-/* The update of layer l's parameters W[l], b[l] (this thread's share of them). */
-static void FN(update_layer)(const FN(step_ctx) *c, int l, int tid, int n_threads)
-{
-    const ptrdiff_t lo = w_off(c->net, l);
-    const ptrdiff_t size = (ptrdiff_t)c->net->dims[l] * (c->net->dims[l - 1] + 1);
-    ptrdiff_t a, b;
-    pydl_share(size, tid, n_threads, &a, &b);
-    FN(update_share)(c->opt, c->t, c->lr, lo + a, lo + b, c->theta, c->grad, c->v, c->s);
-}
-
 /* One step, run by each of n_threads threads: forward, cost, backward and (training) the
- * update, layer l+1's parameters updated while layer l's gradients are computed -- nothing
- * reads W[l+1] any more by then. */
+ * update -- applied only when the loss and every gradient are finite, so that a diverging
+ * step leaves theta as it was. */
 static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
 {
     const pydl_net *net = c->net;
@@ -504,14 +498,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     }
     for (int l = L; l >= 1; l--) {
         const int n = net->dims[l], np = net->dims[l - 1];
-        pydl_barrier(n_threads); /* dZ[l] complete, and dW[l+1], db[l+1] */
-        /* no update from a non-finite cost: every thread sums the same losses in the same
-         * order, so all reach the same verdict */
-        if (l == L && c->opt &&
-            !isfinite(FN(sum_losses)((ptrdiff_t)loss_width(net) * mb, c->loss) + c->reg))
-            return;
-        if (c->opt && l < L)
-            FN(update_layer)(c, l + 1, tid, n_threads);
+        pydl_barrier(n_threads); /* dZ[l] complete */
         block_share(np, tid, n_threads, &nb, &b0, &b1);
         for (ptrdiff_t b = b0; b < b1; b++) {
             block_rows(np, nb, b, &r0, &r1);
@@ -522,10 +509,27 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         pydl_share(n, tid, n_threads, &u0, &u1);
         FN(backward_db)(c, l, u0, u1);
     }
-    if (c->opt) {
-        pydl_barrier(n_threads); /* dW[1], db[1] complete */
-        FN(update_layer)(c, 1, tid, n_threads);
+    if (!c->opt)
+        return;
+    /* the update: only from a finite loss and finite gradients (this thread checks its share
+     * of them, the verdict is shared through *c->bad) */
+    ptrdiff_t p0, p1;
+    const ptrdiff_t P = pydl_n_params(net);
+    pydl_barrier(n_threads); /* every gradient complete */
+    pydl_share(P, tid, n_threads, &p0, &p1);
+    int bad = tid == 0 && !isfinite(FN(sum_losses)((ptrdiff_t)loss_width(net) * mb, c->loss)
+                                    + c->reg);
+    for (ptrdiff_t i = p0; i < p1; i++)
+        bad |= !isfinite(c->grad[i]);
+    if (bad) {
+#ifdef _OPENMP
+#pragma omp atomic
+#endif
+        *c->bad |= bad;
     }
+    pydl_barrier(n_threads); /* every verdict in */
+    if (!*c->bad)
+        FN(update_share)(c->opt, c->t, c->lr, p0, p1, c->theta, c->grad, c->v, c->s);
 }
 
 /* Runs step() on n_threads threads (or inline for one); returns the batch's summed loss
@@ -546,22 +550,17 @@ static double FN(run_step)(const FN(step_ctx) *c, int n_threads)
 
 /* ---- workspace ----------------------------------------------------------------------- */
 
-/* Workspace: Xb (n0, mb) | A[1..L] | D[0], D[1] (max n, mb) each | loss (n[L], mb) |
- * grad (P). pydl_workspace_size must agree. */
+/* Points the context into the workspace, laid out by ws_layout (net.c). */
 static void FN(carve)(const pydl_net *net, int mb, T *work, FN(step_ctx) *c)
 {
-    ptrdiff_t sum_n = 0;
-    int max_n = 0;
-    for (int l = 1; l <= net->n_layers; l++) {
-        sum_n += net->dims[l];
-        max_n = net->dims[l] > max_n ? net->dims[l] : max_n;
-    }
-    c->Xb = work;
-    c->A = c->Xb + (ptrdiff_t)net->dims[0] * mb;
-    c->D[0] = c->A + sum_n * mb;
-    c->D[1] = c->D[0] + (ptrdiff_t)max_n * mb;
-    c->loss = c->D[1] + (ptrdiff_t)max_n * mb;
-    c->grad = c->loss + (ptrdiff_t)net->dims[net->n_layers] * mb;
+    ptrdiff_t off[WS_END + 1];
+    ws_layout(net, mb, off);
+    c->Xb = work + off[WS_XB];
+    c->A = work + off[WS_A];
+    c->D[0] = work + off[WS_D0];
+    c->D[1] = work + off[WS_D1];
+    c->loss = work + off[WS_LOSS];
+    c->grad = work + off[WS_GRAD];
 }
 
 /* sum of W^2 and of |W| over every layer's weights (biases excluded) */
@@ -675,6 +674,8 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     c.with_cost = 1; c.with_grad = 1;
     c.l2 = (T)tr->l2; c.l1 = (T)tr->l1;
     c.opt = tr->opt; c.v = v; c.s = s;
+    int bad = 0;
+    c.bad = &bad;
     pydl_step_key dk = {{(uint32_t)tr->seed, (uint32_t)(tr->seed >> 32)}, 0, 0};
     c.dk = &dk;
     c.aug = tr->augment.height > 0 ? &tr->augment : NULL;
@@ -684,6 +685,13 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
         if (shuffle)
             pydl_permutation(tr->seed, epoch0 + e, m, perm);
         for (int first = 0; first < m; first += bs) {
+            /* signals are looked at before a step, so that an interruption never falls
+             * between a step and its epoch's bookkeeping */
+            if (tr->stop && ++since_check >= tr->check_every) {
+                since_check = 0;
+                if (tr->stop(tr->stop_ctx))
+                    return PYDL_ERR_INTERRUPTED;
+            }
             const int mb = m - first < bs ? m - first : bs;
             const int nt = pydl_effective_threads(tr->n_threads, net, mb);
             c.mb = mb;
@@ -695,8 +703,9 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
             c.lr = tr->lr_step_k > 0 ? lr[e] * tr->lr_step_k / sqrt((double)c.t) : lr[e];
             /* m_b * J_b at the parameters before the update: the regularization first */
             c.reg = FN(regularization)(net, theta, tr->l2, tr->l1);
+            bad = 0;
             const double batch = FN(run_step)(&c, nt) + c.reg;
-            if (!isfinite(batch)) { /* the step skipped its update: theta is as before */
+            if (bad) { /* the step skipped its update: theta is as it was */
                 *tr->bad_layer = FN(first_nonfinite_layer)(&c);
                 return PYDL_ERR_NONFINITE;
             }
@@ -707,11 +716,6 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
                 step_lr[step] = c.lr;
             }
             step++;
-            if (tr->stop && ++since_check >= tr->check_every) {
-                since_check = 0;
-                if (tr->stop(tr->stop_ctx))
-                    return PYDL_ERR_INTERRUPTED;
-            }
         }
         cost_out[e] = total / m;
         *epochs_done = e + 1;
@@ -722,5 +726,4 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
 #undef FN
 #undef CAT
 #undef CAT_
-#undef PARTIAL_STRIDE
 #undef UPDATE_PARALLEL_MIN

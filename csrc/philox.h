@@ -1,6 +1,6 @@
 /*
  * philox.h -- Philox4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3",
- * SC'11), the counter-based generator behind shuffling (and dropout masks): a random block
+ * SC'11), the counter-based generator behind shuffling, dropout masks and augmentation: a block
  * is a pure function of (counter, key), so results depend on the seed and on *which*
  * element is drawn, never on the order or the thread that draws it.
  */

@@ -30,7 +30,7 @@ extern "C" {
 enum {
     PYDL_OK = 0,
     PYDL_ERR_NO_BLAS = -1,      /* pydl_init was never called */
-    PYDL_ERR_NONFINITE = -2,    /* a non-finite cost appeared; parameters left before it */
+    PYDL_ERR_NONFINITE = -2,    /* a non-finite cost or gradient; parameters left before it */
     PYDL_ERR_INTERRUPTED = -3,  /* the stop hook asked to stop; last completed step kept */
     PYDL_ERR_ARGUMENT = -4      /* an impossible size (the door should have caught it) */
 };
@@ -134,7 +134,8 @@ typedef struct {
     void *stop_ctx;
     int64_t check_every;   /* call stop() every this many steps */
     int *bad_layer;        /* on PYDL_ERR_NONFINITE: the first layer whose activations hold
-                              NaN or inf in the failing batch (0: none did, the loss did) */
+                              NaN or inf in the failing batch (0: none did; the loss or a
+                              gradient did) */
 } pydl_train;
 
 /* ---- typed entry points -------------------------------------------------------------- */

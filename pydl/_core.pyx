@@ -77,6 +77,19 @@ def check_finite(a, str name):
 
 @cython.boundscheck(False)
 @cython.wraparound(False)
+def check_disjoint(writable, readonly=()):
+    """Raise ValueError unless no array of `writable` (pairs (name, array or None)) shares
+    memory with another array of `writable` or `readonly`: C writes through one pointer
+    while it reads through the other. Arrays here are contiguous, so comparing their
+    bounds is exact."""
+    arrays = [(n, a) for n, a in writable if a is not None]
+    others = [(n, a) for n, a in readonly if a is not None]
+    for i, (n1, a1) in enumerate(arrays):
+        for n2, a2 in arrays[i + 1:] + others:
+            if np.may_share_memory(a1, a2):
+                raise ValueError(f"{n1} must not share memory with {n2}")
+
+
 cdef int _check_labels(const int32_t[::1] y, int n_classes) noexcept nogil:
     cdef Py_ssize_t i
     for i in range(y.shape[0]):
@@ -209,6 +222,7 @@ def forward(Architecture arch not None, theta, X, out, work, int n_threads=1):
     cdef int m = X.shape[0]
     check_array(out, "out", dtype, (m, arch.dims[-1]), writable=True)
     check_finite(X, "X")
+    check_disjoint([("out", out), ("work", work)], [("theta", theta), ("X", X)])
     cdef void *pt = _ptr(theta)
     cdef void *px = _ptr(X)
     cdef void *po = _ptr(out)
@@ -236,6 +250,8 @@ def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double
     _check_targets(arch, dtype, m, Y, labels)
     if grad is not None:
         check_array(grad, "grad", dtype, (arch.n_params,), writable=True)
+    check_disjoint([("grad", grad), ("work", work)],
+                   [("theta", theta), ("X", X), ("Y", Y), ("labels", labels)])
     if not (isfinite(l2) and l2 >= 0) or not (isfinite(l1) and l1 >= 0):
         raise ValueError(f"l2 and l1 must be finite and >= 0, got l2={l2}, l1={l1}")
     cdef void *pt = _ptr(theta)
@@ -279,12 +295,18 @@ cdef int _fill_optimizer(pydl_optimizer *o, str kind, double beta1, double beta2
     return 0
 
 
-cdef _check_state(str kind, theta, v, s):
+cdef tuple _check_state(str kind, theta, v, s):
+    """(v, s) checked for the optimizer `kind`, each None where the kind does not use it."""
     P = theta.shape[0]
     if kind in ("momentum", "adam"):
         check_array(v, "v", theta.dtype, (P,), writable=True)
+    else:
+        v = None
     if kind in ("rmsprop", "adam"):
         check_array(s, "s", theta.dtype, (P,), writable=True)
+    else:
+        s = None
+    return v, s
 
 
 def update(str kind, double beta1, double beta2, double epsilon, int64_t t, double lr,
@@ -295,7 +317,8 @@ def update(str kind, double beta1, double beta2, double epsilon, int64_t t, doub
     check_array(theta, "theta", theta.dtype, (None,), writable=True)
     check_array(grad, "grad", theta.dtype, (theta.shape[0],))
     check_finite(grad, "grad")
-    _check_state(kind, theta, v, s)
+    v, s = _check_state(kind, theta, v, s)
+    check_disjoint([("theta", theta), ("v", v), ("s", s)], [("grad", grad)])
     if not (isfinite(lr) and lr > 0):
         raise ValueError(f"learning_rate must be a finite number > 0, got {lr}")
     if t < 1:
@@ -352,7 +375,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         raise ValueError(f"batch_size must be in [1, {m}], got {batch_size}")
     check_finite(X, "X")
     _check_targets(arch, dtype, m, Y, labels)
-    _check_state(optimizer, theta, v, s)
+    v, s = _check_state(optimizer, theta, v, s)
     check_array(lrs, "lrs", np.float64, (None,))
     cdef int n_epochs = lrs.shape[0]
     if n_epochs and not (np.isfinite(lrs).all() and (lrs > 0).all()):
@@ -369,6 +392,10 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         raise ValueError(f"l2 and l1 must be finite and >= 0, got l2={l2}, l1={l1}")
     if not (isfinite(lr_step_k) and lr_step_k >= 0):
         raise ValueError(f"lr_step_k must be finite and >= 0, got {lr_step_k}")
+    check_disjoint([("theta", theta), ("v", v), ("s", s), ("work", work), ("perm", perm),
+                    ("costs", costs), ("progress", progress), ("step_costs", step_costs),
+                    ("step_lrs", step_lrs)],
+                   [("X", X), ("Y", Y), ("labels", labels), ("lrs", lrs)])
     check_array(progress, "progress", np.int64, (2,), writable=True)
 
     cdef pydl_optimizer o
@@ -423,7 +450,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         raise raised[0]
     if status == PYDL_ERR_NONFINITE:
         where = (f"the activations of layer {bad_layer} became NaN or infinite" if bad_layer
-                 else "the cost became NaN or infinite")
+                 else "the cost or a gradient became NaN or infinite")
         exc = FloatingPointError(
             f"{where} in epoch {epoch0 + done}; the parameters are left as they were "
             "before that mini-batch")

@@ -15,13 +15,18 @@ import threading
 from pydl import _core
 
 _in_forked_child = False
-MAX_THREADS = 1024  # a sanity bound: the C core uses at most 16 per product anyway
+MAX_THREADS = 1024  # a sanity bound; a product never uses more threads than processors
 
 
 def _after_fork_in_child() -> None:
     # libgomp is not fork-safe (GCC bug 60035): a child's first parallel region would hang.
-    global _in_forked_child
+    # The child also starts with no pydl call under way: a lock held by another thread of
+    # the parent at fork time would never be released.
+    global _in_forked_child, _lock, _depth, _limiter
     _in_forked_child = True
+    _lock = threading.Lock()
+    _depth = 0
+    _limiter = None
 
 
 if hasattr(os, "register_at_fork"):
@@ -69,14 +74,12 @@ def _release_blas_control():
 def sequential_blas():
     """Hold scipy's (and numpy's) BLAS at one thread while pydl's C core calls it.
 
-    Also with one pydl thread: a multi-threaded BLAS splits a product differently and gives
-    different bits, and pydl's results must not depend on the number of threads. Calls from
-    several Python threads share one limit, set by the first to enter and restored by the
-    last to leave."""
+    Also with one pydl thread (and in a build without OpenMP): a multi-threaded BLAS splits
+    a product differently and gives different bits, and pydl's results must not depend on
+    the number of threads. Calls from several Python threads share one limit, set by the
+    first to enter and restored by the last to leave; a limit another library sets in
+    between is overwritten by that restore."""
     global _depth, _limiter, _controller
-    if not _core.openmp_enabled():
-        yield
-        return
     with _lock:
         if _depth == 0:
             if _controller is None:

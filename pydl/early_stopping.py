@@ -11,7 +11,8 @@ class EarlyStopping:
 
     An epoch improves when its dev cost is below the best so far by more than `min_delta`.
     With ``restore_best=True`` the parameters of the best epoch are put back when `fit`
-    ends (stopped early or not); the optimizer's state is left as it is.
+    ends normally (stopped early or not; not after Ctrl-C or a divergence); the optimizer's
+    state is left as it is.
 
     Parameters
     ----------

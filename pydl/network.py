@@ -540,9 +540,11 @@ class Network:
                 "(zero mean, unit variance) or a smaller initialization")
             advised.layer = getattr(exc, "layer", 0)
             raise advised from None
-        finally:
+        else:  # ended normally (all epochs, or stopped early): put the best epoch back
             if early_stopping is not None:
                 early_stopping._restore(self._theta)
+        finally:  # an interrupted or diverged fit keeps its last completed update
+            if early_stopping is not None:
                 history.best_epoch = early_stopping.best_epoch
                 history.stopped_epoch = early_stopping.stopped_epoch
             history.wall_time = time.perf_counter() - start

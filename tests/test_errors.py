@@ -811,8 +811,9 @@ def test_door_other_array_dtype_mismatch(call, name):
     d = Door(dtype="float32")
     before = d.snapshot()
     with pytest.raises(TypeError, match=rf"\b{name}\b"):
-        getattr(d, call)(**{name: getattr(d, name if name != "grad" else "theta")
-                            .astype(np.float64)})
+        # zeros of the wrong dtype (casting `work`, uninitialized memory, could warn)
+        getattr(d, call)(**{name: np.zeros_like(getattr(d, name if name != "grad" else "theta"),
+                                                dtype=np.float64)})
     assert d.snapshot() == before
 
 

@@ -637,8 +637,6 @@ def test_ctrl_c_interrupts_training(tmp_path):
 
 # ---- 9. two networks at once ------------------------------------------------------------
 
-@pytest.mark.skipif(not pydl.openmp_enabled(),
-                    reason="without OpenMP pydl leaves BLAS its own threads (one pool only)")
 def test_blas_is_sequential_in_any_python_thread():
     """The one-pool rule (pydl/_threads.py) holds in a worker thread too, after the main
     thread has used pydl."""
