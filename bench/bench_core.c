@@ -6,7 +6,7 @@
  *   make -C bench core && ./bench/bench_core [threads]
  *
  * Links OpenBLAS (Debian: apt install libopenblas-dev). pydl runs its own OpenMP threads and
- * calls BLAS sequentially from each (DESIGN.md, 7): BLAS is held at one thread for pydl, and
+ * calls BLAS sequentially from each (one thread pool): BLAS is held at one thread for pydl, and
  * given the same number of threads for the plain sgemm calls.
  */
 #include <stdio.h>

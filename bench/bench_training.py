@@ -10,7 +10,7 @@
 
 All peers get the same thread count (--threads, default: all cores), and each framework
 runs in a process of its own, so that no thread pool left spinning by one slows another
-(DESIGN.md decision 7). Run:
+(two pools alternating cost 20-50x on a 2-core machine). Run:
     python bench/bench_training.py [--threads N] [--quick]
 """
 from __future__ import annotations

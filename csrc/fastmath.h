@@ -4,7 +4,8 @@
  * dominates small networks: 1600 tanhf per iteration of the course's planar network).
  * float64 keeps libm: it is pydl's exact-comparison precision.
  *
- * Accuracy (tests/test_fastmath.py measures it against float64 NumPy on dense grids):
+ * Accuracy (measured against float64 on dense grids; tests/test_fastmath.py checks it
+ * through float32 networks with unit weights):
  *   pydl_expf   ~1-2 ulp (Cephes expf: Cody-Waite reduction, degree-6 polynomial)
  *   pydl_tanhf  < 3e-7 absolute (Eigen's rational approximation, clamped at +-7.9053)
  *   pydl_log1pf ~1-2 ulp (Cephes logf on 1 + u, with Goldberg's correction for small u)

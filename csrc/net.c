@@ -29,6 +29,13 @@ void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
     block_limit = block_limit < 1 ? 1 : block_limit;
 }
 
+int pydl_set_block_limit(int limit)
+{
+    const int previous = block_limit;
+    block_limit = limit < 1 ? 1 : limit;
+    return previous;
+}
+
 int pydl_openmp_enabled(void)
 {
 #ifdef _OPENMP

@@ -181,6 +181,9 @@ void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n
 void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 /* The seeded permutation of 0..m-1 used for epoch `epoch` (Fisher-Yates on Philox). */
 void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm);
+/* Sets the most row blocks a product is split into (pydl_init sets the processor count);
+ * returns the previous value. For tests of uneven splits on small machines. */
+int pydl_set_block_limit(int limit);
 /* 1 if compiled with OpenMP. */
 int pydl_openmp_enabled(void);
 /* Threads OpenMP would use by default (1 without OpenMP). */

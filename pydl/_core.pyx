@@ -184,6 +184,7 @@ cdef _check_common(Architecture arch, theta, X, work, batch, int n_threads):
         raise TypeError("theta must be a float32 or float64 numpy.ndarray")
     dtype = theta.dtype
     check_array(theta, "theta", dtype, (arch.n_params,))
+    check_finite(theta, "theta")
     check_array(X, "X", dtype, (None, arch.dims[0]))
     if X.shape[0] < 1:
         raise ValueError("X must hold at least one example")
@@ -544,6 +545,15 @@ def permutation(uint64_t seed, int64_t epoch, int m):
     perm = np.empty(m, dtype=np.int32)
     pydl_permutation(seed, epoch, m, <int32_t *>cnp.PyArray_DATA(perm))
     return perm
+
+
+def set_block_limit(int limit):
+    """For tests: split products into at most `limit` row blocks (normally the processors
+    this process may use), so that uneven thread/block splits can run on a small machine.
+    Returns the previous limit."""
+    if limit < 1:
+        raise ValueError(f"limit must be >= 1, got {limit}")
+    return pydl_set_block_limit(limit)
 
 
 def openmp_enabled():

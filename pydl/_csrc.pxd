@@ -89,6 +89,7 @@ cdef extern from "pydl.h" nogil:
                            double keep, uint8_t *mask)
     void pydl_philox4x32(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
     void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
+    int pydl_set_block_limit(int limit)
     int pydl_openmp_enabled()
     int pydl_max_threads()
     int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)

@@ -1,4 +1,4 @@
-"""Thread counts and the one-pool rule (DESIGN.md decision 7).
+"""Thread counts and the one-pool rule.
 
 Inside a training step pydl runs its own OpenMP threads and calls scipy's BLAS *sequentially*
 from each of them; BLAS's own thread pool must then be held at one thread, or the two pools

@@ -3,7 +3,7 @@
 The course's notation throughout: ``layer_dims = [n_x, n_1, ..., n_L]``, ``W[l]`` of shape
 ``(n[l], n[l-1])``, ``b[l]`` of shape ``(n[l], 1)``. The public API takes X of shape
 ``(n_samples, n_features)``; read column-major, that buffer *is* the course's ``X`` of shape
-``(n_x, m)``, so the C core runs the course's equations without copying (DESIGN.md).
+``(n_x, m)``, so the C core runs the course's equations without copying.
 """
 from __future__ import annotations
 

@@ -261,3 +261,29 @@ def test_forward_in_chunks_matches_one_pass(rng, monkeypatch):
     assert net._chunk_rows() < 10
     np.testing.assert_allclose(net.forward(X), whole, rtol=1e-14)
     assert net.cost(X, y, l2=0.4) == pytest.approx(cost, rel=1e-13)
+
+
+@pytest.mark.skipif(not pydl.openmp_enabled(), reason="needs OpenMP")
+@pytest.mark.parametrize("limit,threads", [(5, 3), (8, 6), (3, 2)])
+def test_uneven_block_splits_give_identical_results(rng, limit, threads):
+    """More blocks than threads, threads without a block, blocks not a multiple of threads:
+    the same bits as one thread."""
+    from pydl import _core
+    previous = _core.set_block_limit(limit)
+    try:
+        net, _, X, y = random_case(rng, "tanh", "softmax", (400, 130), 257, np.float64, n_x=300)
+        assert net._arch.effective_threads(threads, 257) == threads
+        one = (net.forward(X, n_threads=1), net.gradients(X, y, l2=0.1))
+        net.n_threads = threads
+        many = (net.forward(X), net.gradients(X, y, l2=0.1))
+        np.testing.assert_array_equal(one[0], many[0])
+        for k in one[1]:
+            np.testing.assert_array_equal(one[1][k], many[1][k])
+        a = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3, n_threads=1)
+        b = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3,
+                         n_threads=threads, keep_probs=1.0)
+        for n in (a, b):
+            n.fit(X, y, epochs=2, batch_size=64, optimizer=pydl.Adam(0.001))
+        np.testing.assert_array_equal(a.theta, b.theta)
+    finally:
+        _core.set_block_limit(previous)
