@@ -174,7 +174,8 @@ PYDL_DECLARE(double, f64)
 /* The inverted-dropout mask of hidden layer l for batch `batch` of epoch `epoch`:
  * mask (mb, n) row-major (example j, unit i) gets 1 where the unit is kept, else 0. Element
  * e = j * n + i keeps if word e % 4 of Philox(counter (e / 4, epoch, batch,
- * DROPOUT | l), key seed) is below keep * 2^32: the mask training uses, whatever the threads. */
+ * DROPOUT | l), key seed) is below keep * 2^32: the mask training uses, whatever the threads.
+ * (epoch and batch enter as 32-bit words: masks repeat after 2^32 epochs.) */
 void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n, int mb,
                        double keep, uint8_t *mask);
 /* Philox4x32-10: out = block(counter, key). */
