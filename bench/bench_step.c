@@ -1,9 +1,9 @@
 /*
- * bench_core.c -- the C core alone, no Python: one mini-batch step of pydl_train_f32 on a
+ * bench_step.c -- the C core alone, no Python: one mini-batch step of pydl_train_f32 on a
  * 784-256-128-10 ReLU/softmax network with Adam, against the same step's matrix products
  * issued as plain sgemm calls (what a hand-written C trainer would spend on GEMM alone).
  *
- *   make -C bench core && ./bench/bench_core [threads]
+ *   make -C bench step && ./bench/bench_step [threads]
  *
  * Links OpenBLAS (Debian: apt install libopenblas-dev). pydl runs its own OpenMP threads and
  * calls BLAS sequentially from each (one thread pool): BLAS is held at one thread for pydl, and
