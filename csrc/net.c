@@ -13,7 +13,7 @@
 /* Below this many multiply-adds per step, one thread beats a parallel region. */
 #define PYDL_PARALLEL_MIN_MACS 65536
 
-/* Set once at import, read-only afterwards: the same for every network. */
+/* Set once at import (tests may change block_limit): the same for every network. */
 static pydl_sgemm_fn blas_sgemm = NULL;
 static pydl_dgemm_fn blas_dgemm = NULL;
 /* at most this many row blocks per product: the processors this process may use */

@@ -61,21 +61,33 @@ static void FN(activate)(int act, T slope, ptrdiff_t count, T *z)
     }
 }
 
-/* Z := softmax(Z) column by column, for nc columns of n units (max subtracted first). */
+/* z := softmax(z) for one column of n units, the max subtracted first. Returns that max and
+ * sets *rest = sum of e^(z_i - max) over the units but the max's own (its term is 1), which
+ * the cross-entropy takes through log1p. */
+static T FN(softmax_column)(int n, T *z, T *rest)
+{
+    int imax = 0;
+    for (int i = 1; i < n; i++)
+        imax = z[i] > z[imax] ? i : imax;
+    const T mx = z[imax];
+    T r = 0;
+    for (int i = 0; i < n; i++) {
+        z[i] = EXP(z[i] - mx);
+        r += i == imax ? 0 : z[i];
+    }
+    const T sum = 1 + r;
+    for (int i = 0; i < n; i++)
+        z[i] /= sum;
+    *rest = r;
+    return mx;
+}
+
+/* Z := softmax(Z) column by column, for nc columns of n units. */
 static void FN(softmax_columns)(int n, ptrdiff_t nc, T *Z)
 {
-    for (ptrdiff_t j = 0; j < nc; j++) {
-        T *z = Z + j * n;
-        T mx = z[0], sum = 0;
-        for (int i = 1; i < n; i++)
-            mx = z[i] > mx ? z[i] : mx;
-        for (int i = 0; i < n; i++) {
-            z[i] = EXP(z[i] - mx);
-            sum += z[i];
-        }
-        for (int i = 0; i < n; i++)
-            z[i] /= sum;
-    }
+    T rest;
+    for (ptrdiff_t j = 0; j < nc; j++)
+        FN(softmax_column)(n, Z + j * n, &rest);
 }
 
 /* Rows [r0, r1) of the nc columns of Z (ld n): Z := g(Z + b). One flat pass when the rows
@@ -129,8 +141,8 @@ static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T a_sc
 
 /* ---- output layer: activation, cost and dZ[L] = A[L] - Y, fused ------------------------
  * Z: (n, nc) pre-activations without bias; rows of Y (m, n) or labels (m,) are read at the
- * examples' indices idx[j] (or first + j when idx is NULL). Returns the summed loss of the
- * block, computed stably from Z; writes A over Z and dZ. */
+ * examples' indices idx[j] (or first + j when idx is NULL). Losses are computed stably from
+ * Z into a buffer (summed later in a fixed order); A is written over Z, and dZ. */
 
 /* sigmoid/linear output over count consecutive values with their targets y; the loss of
  * each value goes to loss[i]. */
@@ -175,21 +187,10 @@ static void FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T *
     }
     for (ptrdiff_t j = 0; j < nc; j++) {
         T *z = Z + j * n;
-        const ptrdiff_t ex = idx ? idx[j] : first + j;
-        int imax = 0;
-        for (int i = 1; i < n; i++)
-            imax = z[i] > z[imax] ? i : imax;
-        const T mx = z[imax];
-        const int y = labels[ex];
+        const int y = labels[idx ? idx[j] : first + j];
         const T zy = z[y];
-        T rest = 0; /* sum of e^(z_i - max) but the max's own 1 */
-        for (int i = 0; i < n; i++) {
-            z[i] = EXP(z[i] - mx);
-            rest += i == imax ? 0 : z[i];
-        }
-        const T sum = 1 + rest;
-        for (int i = 0; i < n; i++)
-            z[i] /= sum;
+        T rest;
+        const T mx = FN(softmax_column)(n, z, &rest);
         /* logsumexp(z) - z_y, with log1p keeping small losses accurate */
         loss[j] = LOG1P(rest) + (mx - zy);
         T *d = dZ + j * n;
@@ -273,16 +274,16 @@ typedef struct {
     const int32_t *labels;
     int with_cost;           /* Y or labels given */
     int with_grad;           /* run the backward pass into grad */
-    T *theta;                /* written only by the fused update (opt != NULL) */
+    T *theta;                /* written only by the update (training: opt != NULL) */
     T *grad;
     T *out;                  /* where A[L] goes (NULL: the workspace) */
     T l2, l1;
     /* workspace */
-    T *Xb;                   /* gathered batch (n0, mb) when idx != NULL */
+    T *Xb;                   /* gathered batch (n0, mb): shuffled or augmented batches */
     T *A;                    /* A[1..L] one after the other, each (n[l], mb) */
     T *D[2];                 /* dZ[l] lives in D[l & 1] */
     T *loss;                 /* (n[L], mb): the loss of each output value (or example) */
-    /* training only: update number t with learning rate lr, fused into the backward pass;
+    /* training only: update number t with learning rate lr, applied at the end of the step;
      * reg (m_b times the regularization cost, computed before) joins the finiteness check */
     const pydl_optimizer *opt;
     int64_t t;
@@ -367,9 +368,9 @@ static const void *FN(layer_input)(const FN(step_ctx) *c, int l)
     return c->idx || c->aug ? c->Xb : c->X + c->first * n0;
 }
 
-/* Z[l] rows [r0, r1) for the whole batch, then bias and activation (hidden layers and
- * any layer in forward-only mode; the output layer of a costed step is finished by
- * output_block). Z (n, mb) = W (n, np) . A_prev (np, mb). */
+/* Z[l] rows [r0, r1) for the whole batch, Z (n, mb) = W (n, np) . A_prev (np, mb); with
+ * `finish` (hidden layers) also bias, activation and dropout. The output layer is finished
+ * by examples in step(): softmax needs whole columns. */
 static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int finish)
 {
     const pydl_net *net = c->net;

@@ -157,8 +157,9 @@ cdef class Architecture:
                              "hidden layers)")
         self.keep_probs = np.array(keep, dtype=np.float64)
         self.keep_probs.flags.writeable = False
-        self.net.keep = NULL if (self.keep_probs == 1).all() else \
-            <const double *>cnp.PyArray_DATA(self.keep_probs)
+        self.net.keep = NULL  # no dropout anywhere: the C loop skips it
+        if (self.keep_probs < 1).any():
+            self.net.keep = <const double *>cnp.PyArray_DATA(self.keep_probs)
 
     @property
     def n_params(self):

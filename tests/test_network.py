@@ -271,7 +271,8 @@ def test_uneven_block_splits_give_identical_results(rng, limit, threads):
     from pydl import _core
     previous = _core.set_block_limit(limit)
     try:
-        net, _, X, y = random_case(rng, "tanh", "softmax", (400, 130), 257, np.float64, n_x=300)
+        net, _, X, y = random_case(rng, "tanh", "softmax", (400, 130), 257, np.float64, n_x=300,
+                                   n_out=4)
         assert net._arch.effective_threads(threads, 257) == threads
         one = (net.forward(X, n_threads=1), net.gradients(X, y, l2=0.1))
         net.n_threads = threads

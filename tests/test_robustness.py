@@ -1,6 +1,5 @@
 """Regressions from review: a diverging gradient, an interrupt at an epoch boundary, aliased
 buffers at the door, and sizes that overflow an int."""
-import os
 import signal
 import subprocess
 import sys
