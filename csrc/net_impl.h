@@ -602,6 +602,36 @@ void FN(pydl_update)(const pydl_optimizer *o, int64_t t, double lr, ptrdiff_t P,
 
 /* ---- entry points -------------------------------------------------------------------- */
 
+#define FINITE_CHUNK 65536 /* values per chunk of the finiteness scan */
+
+/* Whether [lo, hi) of a is all finite: no early exit, so that the loop vectorizes. */
+static int FN(finite_range)(const T *a, ptrdiff_t lo, ptrdiff_t hi)
+{
+    int ok = 1;
+    for (ptrdiff_t i = lo; i < hi; i++)
+        ok &= isfinite(a[i]) != 0;
+    return ok;
+}
+
+int FN(pydl_all_finite)(ptrdiff_t count, const T *a, int n_threads)
+{
+    const ptrdiff_t chunks = (count + FINITE_CHUNK - 1) / FINITE_CHUNK;
+    int ok = 1;
+#ifdef _OPENMP
+    if (n_threads > 1 && chunks > 1) {
+#pragma omp parallel for num_threads(n_threads) reduction(&:ok) schedule(static)
+        for (ptrdiff_t k = 0; k < chunks; k++)
+            ok &= FN(finite_range)(a, k * FINITE_CHUNK,
+                                   count - k * FINITE_CHUNK < FINITE_CHUNK ? count
+                                                                          : (k + 1) * FINITE_CHUNK);
+        return ok;
+    }
+#endif
+    (void)n_threads;
+    (void)chunks;
+    return FN(finite_range)(a, 0, count);
+}
+
 /* the first layer l whose A[l] (for the step's batch) holds NaN or inf, else 0 */
 static int FN(first_nonfinite_layer)(const FN(step_ctx) *c)
 {
@@ -728,3 +758,4 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
 #undef CAT
 #undef CAT_
 #undef UPDATE_PARALLEL_MIN
+#undef FINITE_CHUNK

@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from pydl import _core
+
 
 def check_scalar(value, name, *, integer=False, low=None, high=None, low_open=False,
                  high_open=False, allow_none=False):
@@ -39,8 +41,9 @@ def _as_array(a, name):
         raise ValueError(f"{name} must be convertible to a rectangular array: {exc}") from None
 
 
-def as_float_matrix(X, name, n_features, dtype):
-    """X as a C-contiguous (n_samples, n_features) array of `dtype`, converted once."""
+def as_float_matrix(X, name, n_features, dtype, n_threads=1):
+    """X as a C-contiguous (n_samples, n_features) array of `dtype`, converted once (and
+    checked finite without a temporary, by up to n_threads threads)."""
     X = _as_array(X, name)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
@@ -52,7 +55,7 @@ def as_float_matrix(X, name, n_features, dtype):
         raise ValueError(f"{name} is empty: it must hold at least one example")
     with np.errstate(over="ignore"):
         converted = np.ascontiguousarray(X, dtype=dtype)
-    if not np.isfinite(converted).all():
+    if not _core.all_finite(converted, n_threads):
         if np.isfinite(X).all():
             raise ValueError(f"{name} has values too large for {np.dtype(dtype).name}")
         raise ValueError(f"{name} contains NaN or infinity")

@@ -84,6 +84,8 @@ cdef extern from "pydl.h" nogil:
                        const double *X, const double *Y, const int32_t *labels, int64_t epoch0,
                        int n_epochs, const double *lr, double *cost_out, double *step_cost,
                        double *step_lr, int *epochs_done, int32_t *perm, double *work)
+    int pydl_all_finite_f32(Py_ssize_t count, const float *a, int n_threads)
+    int pydl_all_finite_f64(Py_ssize_t count, const double *a, int n_threads)
 
     void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n, int mb,
                            double keep, uint8_t *mask)

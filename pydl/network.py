@@ -190,13 +190,13 @@ class Network:
                                  f"takes {self.layer_dims[0]}")
         self._normalizer = value
 
-    def _input(self, X, name="X"):
+    def _input(self, X, name="X", n_threads=1):
         """X as the C core takes it: normalized if the network has a normalizer, then a
         C-contiguous (n_samples, n_x) array of the network's dtype (converted once)."""
         if self._normalizer is not None:
-            X = as_float_matrix(X, name, self.layer_dims[0], np.float64)
+            X = as_float_matrix(X, name, self.layer_dims[0], np.float64, n_threads)
             X = self._normalizer.transform(X)
-        return as_float_matrix(X, name, self.layer_dims[0], self.dtype)
+        return as_float_matrix(X, name, self.layer_dims[0], self.dtype, n_threads)
 
     @property
     def keep_probs(self):
@@ -471,12 +471,12 @@ class Network:
         if augment is not None and np.prod(augment.image_shape) != self.layer_dims[0]:
             raise ValueError(f"augment's image_shape {augment.image_shape} does not hold the "
                              f"network's {self.layer_dims[0]} inputs")
-        X = self._input(X)
+        nt = self._threads(n_threads)
+        X = self._input(X, n_threads=nt)
         m = X.shape[0]
         Y, labels = self._targets(y, m)
         batch_size = m if batch_size is None else check_scalar(
             batch_size, "batch_size", integer=True, low=1, high=m)
-        nt = self._threads(n_threads)
         dev = self._dev_set(validation_data)
         if early_stopping is not None:
             if not isinstance(early_stopping, EarlyStopping):

@@ -78,3 +78,29 @@ def test_aliased_buffers_are_refused():
 def test_parameter_count_does_not_overflow_an_int():
     arch = _core.Architecture([2**31 - 1, 1], ["linear"])
     assert arch.n_params == 2**31
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+def test_finiteness_scan_finds_every_position(rng, dtype, n_threads):
+    """The C scan that replaced np.isfinite(X).all() (chunked, threaded, no early exit)
+    sees a NaN or inf wherever it is: first, last, chunk edges, anywhere."""
+    chunk = 65536  # FINITE_CHUNK in csrc/net_impl.h
+    size = int(rng.integers(2 * chunk, 5 * chunk))
+    a = rng.standard_normal(size).astype(dtype)
+    assert _core.all_finite(a, n_threads)
+    for pos in [0, size - 1, chunk - 1, chunk, 2 * chunk, int(rng.integers(size))]:
+        for bad in (np.nan, np.inf, -np.inf):
+            a[pos] = bad
+            assert not _core.all_finite(a, n_threads), (pos, bad)
+            a[pos] = 0.5
+    assert _core.all_finite(a, n_threads)
+    small = rng.standard_normal(int(rng.integers(0, 40))).astype(dtype)
+    assert _core.all_finite(small, n_threads) == bool(np.isfinite(small).all())
+
+
+def test_finiteness_scan_refuses_what_it_cannot_read():
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _core.all_finite(np.zeros(3, dtype=np.int64))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        _core.all_finite(np.zeros((4, 4))[:, ::2])
