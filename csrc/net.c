@@ -244,6 +244,21 @@ void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
     }
 }
 
+/* Short columns (n < SHORT_COLUMN units) are walked in runs of whole columns at least
+ * SHORT_COLUMN values long, so that loops over them vectorize: the column width alone
+ * decides, never the thread count. */
+#define SHORT_COLUMN 64
+
+static int short_run_columns(int n)
+{
+    return (SHORT_COLUMN + n - 1) / n;
+}
+
+/* A layer with fewer than TINY_INPUTS inputs and a row block of at most TINY_BLOCK weights
+ * computes its forward product from a copy of the block (see forward_rows). */
+#define TINY_INPUTS 32
+#define TINY_BLOCK 1024
+
 /* Element loops are compiled three times, for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA)
  * and the baseline the wheel targets, and the loader picks one for the CPU (GNU ifunc: Linux
  * with GCC only; one version elsewhere). Clones are chosen per machine, never per thread

@@ -90,14 +90,38 @@ static void FN(softmax_columns)(int n, ptrdiff_t nc, T *Z)
         FN(softmax_column)(n, Z + j * n, &rest);
 }
 
+/* Z (n, nc) += b down every column. */
+PYDL_CLONES
+static void FN(add_bias)(int n, ptrdiff_t nc, const T *b, T *Z)
+{
+    ptrdiff_t j = 0;
+    if (n < SHORT_COLUMN) { /* flat runs against b repeated to the run's length */
+        const int reps = short_run_columns(n), run = reps * n;
+        T pattern[2 * SHORT_COLUMN];
+        for (int k = 0; k < run; k++)
+            pattern[k] = b[k % n];
+        for (; j + reps <= nc; j += reps) {
+            T *z = Z + j * n;
+            for (int k = 0; k < run; k++)
+                z[k] += pattern[k];
+        }
+    }
+    for (; j < nc; j++)
+        for (int i = 0; i < n; i++)
+            Z[j * n + i] += b[i];
+}
+
 /* Rows [r0, r1) of the nc columns of Z (ld n): Z := g(Z + b). One flat pass when the rows
  * are all of them (contiguous), else one pass per column. */
 static void FN(bias_activate)(int act, T slope, int n, int r0, int r1, ptrdiff_t nc,
                               const T *b, T *Z)
 {
-    for (ptrdiff_t j = 0; j < nc; j++)
-        for (int i = r0; i < r1; i++)
-            Z[j * n + i] += b[i];
+    if (r1 - r0 == n)
+        FN(add_bias)(n, nc, b, Z);
+    else
+        for (ptrdiff_t j = 0; j < nc; j++)
+            for (int i = r0; i < r1; i++)
+                Z[j * n + i] += b[i];
     if (act == PYDL_SOFTMAX)
         FN(softmax_columns)(n, nc, Z);
     else if (r1 - r0 == n)
@@ -173,9 +197,7 @@ static void FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T *
                              const T *Y, const int32_t *labels, const int32_t *idx,
                              ptrdiff_t first)
 {
-    for (ptrdiff_t j = 0; j < nc; j++)
-        for (int i = 0; i < n; i++)
-            Z[j * n + i] += b[i];
+    FN(add_bias)(n, nc, b, Z);
     if (act != PYDL_SOFTMAX) {
         if (!idx) /* consecutive examples: their rows of Y are one contiguous block */
             FN(output_flat)(act, (ptrdiff_t)n * nc, Z, Y + first * n, dZ, loss);
@@ -380,7 +402,19 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     const T *Ain = (const T *)FN(layer_input)(c, l);
     T *Z = l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb);
     /* rows r0..r1 of W are columns r0..r1 of the stored W^T (np, n) */
-    FN(gemm)('T', 'N', nr, mb, np, 1, W + (ptrdiff_t)r0 * np, np, Ain, np, Z + r0, n);
+    const T *Wr = W + (ptrdiff_t)r0 * np;
+    if (np < TINY_INPUTS && nr * np <= TINY_BLOCK) {
+        /* OpenBLAS sends a transposed A with a short K down its general, packing path;
+         * the same product from a copy of the block in W's own orientation takes its
+         * small-matrix kernels (where it has them): 2-3x less per call for tiny layers */
+        T Wb[TINY_BLOCK];
+        for (int k = 0; k < np; k++)
+            for (int i = 0; i < nr; i++)
+                Wb[i + k * nr] = Wr[k + (ptrdiff_t)i * np];
+        FN(gemm)('N', 'N', nr, mb, np, 1, Wb, nr, Ain, np, Z + r0, n);
+    } else {
+        FN(gemm)('T', 'N', nr, mb, np, 1, Wr, np, Ain, np, Z + r0, n);
+    }
     if (!finish)
         return;
     FN(bias_activate)(net->act[l - 1], (T)net->leaky_slope, n, r0, r1, mb,
@@ -412,6 +446,7 @@ static void FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
 }
 
 /* db[l] for units [u0, u1): (1/m) sum over the batch of dZ[l]. */
+PYDL_CLONES
 static void FN(backward_db)(const FN(step_ctx) *c, int l, ptrdiff_t u0, ptrdiff_t u1)
 {
     const pydl_net *net = c->net;
@@ -419,6 +454,29 @@ static void FN(backward_db)(const FN(step_ctx) *c, int l, ptrdiff_t u0, ptrdiff_
     const T *dZ = c->D[l & 1];
     T *db = c->grad + w_off(net, l) + (ptrdiff_t)n * np;
     const T inv_m = (T)1 / (T)mb;
+    if (u0 < u1 && n < SHORT_COLUMN) {
+        /* short columns: sums over runs of whole columns in `reps` lanes per unit, then
+         * the lanes in order; every thread with units to write sums them all (cheap at
+         * this width), so the order is the same whatever the split */
+        const int reps = short_run_columns(n), run = reps * n;
+        T acc[2 * SHORT_COLUMN] = {0};
+        ptrdiff_t j = 0;
+        for (; j + reps <= mb; j += reps) {
+            const T *d = dZ + j * n;
+            for (int k = 0; k < run; k++)
+                acc[k] += d[k];
+        }
+        for (; j < mb; j++)
+            for (int i = 0; i < n; i++)
+                acc[i] += dZ[j * n + i];
+        for (ptrdiff_t u = u0; u < u1; u++) {
+            T s = 0;
+            for (int r = 0; r < reps; r++)
+                s += acc[r * n + u];
+            db[u] = s * inv_m;
+        }
+        return;
+    }
     for (ptrdiff_t u = u0; u < u1; u++) {
         T s = 0;
         PYDL_SIMD_REDUCTION(+:s)
