@@ -477,13 +477,17 @@ static void FN(backward_db)(const FN(step_ctx) *c, int l, ptrdiff_t u0, ptrdiff_
         }
         return;
     }
-    for (ptrdiff_t u = u0; u < u1; u++) {
-        T s = 0;
-        PYDL_SIMD_REDUCTION(+:s)
-        for (ptrdiff_t j = 0; j < mb; j++)
-            s += dZ[j * n + u];
-        db[u] = s * inv_m;
+    /* long columns: down the batch in db itself, a contiguous run of units at a time (a
+     * sum per unit across strided columns was 4% of a batch-512 step) */
+    for (ptrdiff_t u = u0; u < u1; u++)
+        db[u] = 0;
+    for (ptrdiff_t j = 0; j < mb; j++) {
+        const T *d = dZ + j * n;
+        for (ptrdiff_t u = u0; u < u1; u++)
+            db[u] += d[u];
     }
+    for (ptrdiff_t u = u0; u < u1; u++)
+        db[u] *= inv_m;
 }
 
 /* dA[l-1] rows [q0, q1) = (W[l]^T dZ[l]) rows, then dZ[l-1] = dA[l-1] * g'(Z[l-1]). */
