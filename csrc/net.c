@@ -265,10 +265,23 @@ static int short_run_columns(int n)
  * count. (One string per clone: "avx2,fma" would make two clones, neither with both.)
  * GCC keeps 256-bit vectors in the v4 clone; preferring 512 measured 9% slower here. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define PYDL_HAVE_CLONES 1
 #define PYDL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define PYDL_CLONES
 #endif
+
+const char *pydl_simd_level(void)
+{
+#ifdef PYDL_HAVE_CLONES
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("x86-64-v4"))
+        return "x86-64-v4";
+    if (__builtin_cpu_supports("x86-64-v3"))
+        return "x86-64-v3";
+#endif
+    return "baseline";
+}
 
 /* ---- float: the fast element functions of fastmath.h ---- */
 #define T float

@@ -190,6 +190,9 @@ void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm);
 int pydl_set_block_limit(int limit);
 /* 1 if compiled with OpenMP. */
 int pydl_openmp_enabled(void);
+/* The instruction set the element loops run with on this CPU: "x86-64-v4" (AVX-512),
+ * "x86-64-v3" (AVX2 + FMA) or "baseline" (what the build targets). */
+const char *pydl_simd_level(void);
 /* Threads OpenMP would use by default (1 without OpenMP). */
 int pydl_max_threads(void);
 /* The threads a step of mb examples actually uses out of n_threads: 1 when the step is

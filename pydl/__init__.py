@@ -8,6 +8,7 @@ gradient descent, momentum, RMSprop, Adam, learning-rate decay -- with the hot l
 from pydl import datasets
 from pydl._core import openmp_enabled
 from pydl._version import __version__
+from pydl.config import show_config
 from pydl.augmentation import Augmentation
 from pydl.diagnostics import Diagnosis, diagnose, diagnose_network
 from pydl.early_stopping import EarlyStopping
@@ -24,5 +25,5 @@ __all__ = [
     "GradientCheck", "GradientDescent", "History", "InverseDecay", "Momentum", "Network",
     "Normalizer", "Optimizer", "RMSprop", "Schedule", "Split", "SqrtEpochDecay",
     "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "diagnose", "diagnose_network",
-    "ewa", "gradient_check", "openmp_enabled", "train_dev_test_split",
+    "ewa", "gradient_check", "openmp_enabled", "show_config", "train_dev_test_split",
 ]

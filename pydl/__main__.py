@@ -1,4 +1,5 @@
-"""Command line: `python -m pydl demo` trains on the embedded data sets."""
+"""Command line: `python -m pydl demo` trains on the embedded data sets; `python -m pydl config`
+reports what pydl runs with (OpenMP, threads, vector instructions, BLAS)."""
 from __future__ import annotations
 
 import argparse
@@ -9,11 +10,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m pydl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="train on the embedded planar flower and digits data sets")
+    sub.add_parser("config", help="report OpenMP, threads, vector instructions and the BLAS")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from pydl import demo
 
         demo.main()
+    elif args.command == "config":
+        from pydl import show_config
+
+        show_config()
     return 0
 
 

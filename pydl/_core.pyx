@@ -562,6 +562,12 @@ def openmp_enabled():
     return bool(pydl_openmp_enabled())
 
 
+def simd_level():
+    """The instruction set pydl's element loops run with on this CPU: "x86-64-v4" (AVX-512),
+    "x86-64-v3" (AVX2 + FMA) or "baseline"."""
+    return pydl_simd_level().decode()
+
+
 def max_threads():
     """OpenMP's current default thread count for the calling thread (1 without OpenMP)."""
     return pydl_max_threads()

@@ -84,6 +84,7 @@ cdef extern from "pydl.h" nogil:
                        const double *X, const double *Y, const int32_t *labels, int64_t epoch0,
                        int n_epochs, const double *lr, double *cost_out, double *step_cost,
                        double *step_lr, int *epochs_done, int32_t *perm, double *work)
+    const char *pydl_simd_level()
     int pydl_all_finite_f32(Py_ssize_t count, const float *a, int n_threads)
     int pydl_all_finite_f64(Py_ssize_t count, const double *a, int n_threads)
 

@@ -1,0 +1,65 @@
+"""What pydl runs with on this machine: for bug reports, and to find a slow BLAS setup."""
+from __future__ import annotations
+
+import os
+import sys
+
+from threadpoolctl import threadpool_info
+
+from pydl import _core
+from pydl._version import __version__
+
+# OpenBLAS kernel sets that use AVX-512 (threadpoolctl reports OpenBLAS's core name)
+_OPENBLAS_AVX512 = {"skylakex", "cooperlake", "sapphirerapids"}
+
+
+def blas_hints(simd_level: str, blas: list[dict]) -> list[str]:
+    """Advice on the BLAS libraries `blas` (threadpoolctl's entries) for a CPU whose vector
+    level is `simd_level` (pydl._core.simd_level())."""
+    slow = [lib for lib in blas
+            if simd_level == "x86-64-v4" and lib.get("internal_api") == "openblas"
+            and str(lib.get("architecture") or "").lower() not in _OPENBLAS_AVX512]
+    if not slow:
+        return []
+    libs = ", ".join(f"{os.path.basename(str(lib.get('filepath')))} {lib.get('version')} "
+                     f"({lib.get('architecture')})" for lib in slow)
+    return [f"OpenBLAS runs kernels without AVX-512 on this CPU, which has it: {libs}. "
+            f"OpenBLAS releases that predate OpenMathLib/OpenBLAS#6033 do not recognise "
+            f"AMD Zen 5; starting Python with OPENBLAS_CORETYPE=SkylakeX selects the AVX-512 "
+            f"kernels (pydl trained 1.6x faster at batch size 512 on a Zen 5, see the README)."]
+
+
+def show_config(mode: str = "stdout") -> dict | None:
+    """Report pydl's version, OpenMP, threads, the vector instruction set of its element
+    loops, the BLAS libraries loaded in this process, and advice when one of them runs
+    slower kernels than the CPU allows.
+
+    mode="stdout" prints the report; mode="dicts" returns it as a dict instead.
+    """
+    if mode not in ("stdout", "dicts"):
+        raise ValueError(f"mode must be 'stdout' or 'dicts', got {mode!r}")
+    keys = ("filepath", "version", "architecture", "threading_layer", "num_threads",
+            "internal_api")
+    blas = [{k: lib.get(k) for k in keys} for lib in threadpool_info()
+            if lib.get("user_api") == "blas"]
+    simd = _core.simd_level()
+    info = {
+        "pydl": __version__,
+        "python": sys.version.split()[0],
+        "openmp": _core.openmp_enabled(),
+        "max_threads": _core.max_threads(),
+        "simd_level": simd,
+        "blas": blas,
+        "hints": blas_hints(simd, blas),
+    }
+    if mode == "dicts":
+        return info
+    print(f"pydl {info['pydl']} on Python {info['python']}")
+    print(f"  OpenMP: {'on' if info['openmp'] else 'off'}, up to {info['max_threads']} "
+          f"thread(s); element loops: {simd}")
+    for lib in blas:
+        print(f"  BLAS: {lib['internal_api']} {lib['version']}, {lib['architecture']} kernels, "
+              f"{lib['threading_layer']}, {lib['filepath']}")
+    for hint in info["hints"]:
+        print(f"  hint: {hint}")
+    return None

@@ -1,0 +1,61 @@
+"""pydl.show_config: what it reports matches the core and threadpoolctl, and its BLAS advice
+appears exactly when an OpenBLAS runs kernels without AVX-512 on a CPU that has it."""
+import pytest
+from threadpoolctl import threadpool_info
+
+import pydl
+from pydl import _core
+from pydl.config import blas_hints
+
+
+def test_dicts_report_the_core_and_the_loaded_blas():
+    info = pydl.show_config(mode="dicts")
+    assert info["pydl"] == pydl.__version__
+    assert info["openmp"] == _core.openmp_enabled()
+    assert info["max_threads"] == _core.max_threads()
+    assert info["simd_level"] in ("x86-64-v4", "x86-64-v3", "baseline")
+    loaded = {lib["filepath"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    assert {lib["filepath"] for lib in info["blas"]} == loaded
+    assert loaded, "scipy's BLAS is loaded with pydl"
+    assert info["hints"] == blas_hints(info["simd_level"], info["blas"])
+
+
+def test_stdout_report(capsys):
+    assert pydl.show_config() is None
+    out = capsys.readouterr().out
+    info = pydl.show_config(mode="dicts")
+    assert out.startswith(f"pydl {pydl.__version__}")
+    assert f"element loops: {info['simd_level']}" in out
+    for lib in info["blas"]:
+        assert lib["filepath"] in out
+    assert out.count("hint:") == len(info["hints"])
+
+
+def test_bad_mode():
+    with pytest.raises(ValueError, match="mode"):
+        pydl.show_config(mode="json")
+
+
+@pytest.mark.parametrize("simd, arch, advised", [
+    ("x86-64-v4", "Haswell", True),       # AMD Zen 5 under OpenBLAS 0.3.30
+    ("x86-64-v4", "Zen", True),
+    ("x86-64-v4", "SkylakeX", False),
+    ("x86-64-v4", "SapphireRapids", False),
+    ("x86-64-v3", "Haswell", False),      # no AVX-512 to be had
+    ("baseline", "Prescott", False),
+])
+def test_blas_hint_rule(simd, arch, advised):
+    lib = {"internal_api": "openblas", "architecture": arch, "version": "0.3.30",
+           "filepath": "/x/libopenblas.so"}
+    hints = blas_hints(simd, [lib])
+    assert len(hints) == int(advised)
+    if advised:
+        assert "OPENBLAS_CORETYPE=SkylakeX" in hints[0] and arch in hints[0]
+    mkl = {"internal_api": "mkl", "architecture": None, "version": "2025", "filepath": "/x/mkl"}
+    assert blas_hints(simd, [mkl]) == []
+
+
+def test_command_line(capsys):
+    from pydl.__main__ import main
+    assert main(["config"]) == 0
+    assert capsys.readouterr().out.startswith(f"pydl {pydl.__version__}")
