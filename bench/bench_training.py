@@ -10,8 +10,13 @@
 
 All peers get the same thread count (--threads, default: all cores), and each framework
 runs in a process of its own, so that no thread pool left spinning by one slows another
-(two pools alternating cost 20-50x on a 2-core machine). Run:
+(two pools alternating cost 20-50x on a 2-core machine). Every process inherits this one's
+environment, OPENBLAS_CORETYPE included, so pydl, NumPy, scikit-learn and the GEMM rate use
+the same OpenBLAS kernels (the header says which; PyTorch brings its own BLAS). Run:
     python bench/bench_training.py [--threads N] [--quick]
+    env -u OPENBLAS_CORETYPE python bench/bench_training.py   # OpenBLAS's own kernel choice
+(the machines here set OPENBLAS_CORETYPE=Haswell, which holds OpenBLAS to AVX2 kernels on
+their AVX-512 CPU; `pydl config` says what a machine runs with).
 """
 from __future__ import annotations
 
@@ -229,8 +234,13 @@ def main():
         batches = [int(b) for b in args.batches.split(",")]
         print(json.dumps(measure_here(args.measure, args.threads, batches, args.m)))
         return
-    print(f"pydl {pydl.__version__}, OpenMP {'on' if pydl.openmp_enabled() else 'off'}, "
-          f"numpy {np.__version__}")
+    config = pydl.show_config(mode="dicts")
+    print(f"pydl {pydl.__version__}, OpenMP {'on' if config['openmp'] else 'off'}, element "
+          f"loops {config['simd_level']}, numpy {np.__version__}")
+    for lib in config["blas"]:
+        print(f"BLAS {os.path.basename(lib['filepath'])} {lib['version']}: "
+              f"{lib['architecture']} kernels")
+    print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
     if args.quick:
         bench_mnist_like(args.threads, [64], 4096)
         bench_planar(args.threads, 1000)

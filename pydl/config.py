@@ -13,9 +13,9 @@ from pydl._version import __version__
 _OPENBLAS_AVX512 = {"skylakex", "cooperlake", "sapphirerapids"}
 
 
-def blas_hints(simd_level: str, blas: list[dict]) -> list[str]:
+def blas_hints(simd_level: str, blas: list[dict], coretype: str | None = None) -> list[str]:
     """Advice on the BLAS libraries `blas` (threadpoolctl's entries) for a CPU whose vector
-    level is `simd_level` (pydl._core.simd_level())."""
+    level is `simd_level` (pydl._core.simd_level()), with OPENBLAS_CORETYPE = `coretype`."""
     slow = [lib for lib in blas
             if simd_level == "x86-64-v4" and lib.get("internal_api") == "openblas"
             and str(lib.get("architecture") or "").lower() not in _OPENBLAS_AVX512]
@@ -23,10 +23,15 @@ def blas_hints(simd_level: str, blas: list[dict]) -> list[str]:
         return []
     libs = ", ".join(f"{os.path.basename(str(lib.get('filepath')))} {lib.get('version')} "
                      f"({lib.get('architecture')})" for lib in slow)
-    return [f"OpenBLAS runs kernels without AVX-512 on this CPU, which has it: {libs}. "
-            f"OpenBLAS releases that predate OpenMathLib/OpenBLAS#6033 do not recognise "
-            f"AMD Zen 5; starting Python with OPENBLAS_CORETYPE=SkylakeX selects the AVX-512 "
-            f"kernels (pydl trained 1.6x faster at batch size 512 on a Zen 5, see the README)."]
+    measured = "pydl trained 1.6x faster at batch size 512 with them on an AMD Zen 5, README"
+    if coretype:
+        return [f"OPENBLAS_CORETYPE={coretype} in the environment holds OpenBLAS to kernels "
+                f"without AVX-512 on this CPU, which has it: {libs}. Unset it before Python "
+                f"starts to let OpenBLAS choose for the CPU (on an AMD Zen 5 it then chose its "
+                f"AVX-512 SkylakeX kernels: {measured})."]
+    return [f"OpenBLAS runs kernels without AVX-512 on this CPU, which has it: {libs} (a "
+            f"release older than the CPU may not recognise it). OPENBLAS_CORETYPE=SkylakeX "
+            f"set before Python starts selects the AVX-512 kernels ({measured})."]
 
 
 def show_config(mode: str = "stdout") -> dict | None:
@@ -50,7 +55,7 @@ def show_config(mode: str = "stdout") -> dict | None:
         "max_threads": _core.max_threads(),
         "simd_level": simd,
         "blas": blas,
-        "hints": blas_hints(simd, blas),
+        "hints": blas_hints(simd, blas, os.environ.get("OPENBLAS_CORETYPE")),
     }
     if mode == "dicts":
         return info

@@ -1,5 +1,7 @@
 """pydl.show_config: what it reports matches the core and threadpoolctl, and its BLAS advice
 appears exactly when an OpenBLAS runs kernels without AVX-512 on a CPU that has it."""
+import os
+
 import pytest
 from threadpoolctl import threadpool_info
 
@@ -17,7 +19,8 @@ def test_dicts_report_the_core_and_the_loaded_blas():
     loaded = {lib["filepath"] for lib in threadpool_info() if lib["user_api"] == "blas"}
     assert {lib["filepath"] for lib in info["blas"]} == loaded
     assert loaded, "scipy's BLAS is loaded with pydl"
-    assert info["hints"] == blas_hints(info["simd_level"], info["blas"])
+    assert info["hints"] == blas_hints(info["simd_level"], info["blas"],
+                                       os.environ.get("OPENBLAS_CORETYPE"))
 
 
 def test_stdout_report(capsys):
@@ -37,22 +40,26 @@ def test_bad_mode():
 
 
 @pytest.mark.parametrize("simd, arch, advised", [
-    ("x86-64-v4", "Haswell", True),       # AMD Zen 5 under OpenBLAS 0.3.30
+    ("x86-64-v4", "Haswell", True),       # AVX-512 CPU, AVX2 kernels
     ("x86-64-v4", "Zen", True),
     ("x86-64-v4", "SkylakeX", False),
     ("x86-64-v4", "SapphireRapids", False),
     ("x86-64-v3", "Haswell", False),      # no AVX-512 to be had
     ("baseline", "Prescott", False),
 ])
-def test_blas_hint_rule(simd, arch, advised):
+@pytest.mark.parametrize("coretype", [None, "Haswell"])
+def test_blas_hint_rule(simd, arch, advised, coretype):
     lib = {"internal_api": "openblas", "architecture": arch, "version": "0.3.30",
            "filepath": "/x/libopenblas.so"}
-    hints = blas_hints(simd, [lib])
+    hints = blas_hints(simd, [lib], coretype)
     assert len(hints) == int(advised)
-    if advised:
+    if advised and coretype:  # the environment forces the slow kernels: unset it
+        assert f"OPENBLAS_CORETYPE={coretype} in the environment" in hints[0]
+        assert "Unset it" in hints[0] and arch in hints[0]
+    elif advised:  # OpenBLAS chose them itself: name the kernels to force
         assert "OPENBLAS_CORETYPE=SkylakeX" in hints[0] and arch in hints[0]
     mkl = {"internal_api": "mkl", "architecture": None, "version": "2025", "filepath": "/x/mkl"}
-    assert blas_hints(simd, [mkl]) == []
+    assert blas_hints(simd, [mkl], coretype) == []
 
 
 def test_command_line(capsys):
