@@ -266,7 +266,11 @@ static int short_run_columns(int n)
  * GCC keeps 256-bit vectors in the v4 clone; preferring 512 measured 9% slower here. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define PYDL_HAVE_CLONES 1
+#if __GNUC__ >= 12 /* the first to dispatch on (and test for) the x86-64-vN levels */
 #define PYDL_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define PYDL_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
 #else
 #define PYDL_CLONES
 #endif
@@ -275,10 +279,15 @@ const char *pydl_simd_level(void)
 {
 #ifdef PYDL_HAVE_CLONES
     __builtin_cpu_init();
+#if __GNUC__ >= 12
     if (__builtin_cpu_supports("x86-64-v4"))
         return "x86-64-v4";
     if (__builtin_cpu_supports("x86-64-v3"))
         return "x86-64-v3";
+#else
+    if (__builtin_cpu_supports("avx2"))
+        return "avx2";
+#endif
 #endif
     return "baseline";
 }

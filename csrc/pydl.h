@@ -191,7 +191,8 @@ int pydl_set_block_limit(int limit);
 /* 1 if compiled with OpenMP. */
 int pydl_openmp_enabled(void);
 /* The instruction set the element loops run with on this CPU: "x86-64-v4" (AVX-512),
- * "x86-64-v3" (AVX2 + FMA) or "baseline" (what the build targets). */
+ * "x86-64-v3" (AVX2 + FMA), "avx2" (built by GCC < 12) or "baseline" (what the build
+ * targets). */
 const char *pydl_simd_level(void);
 /* Threads OpenMP would use by default (1 without OpenMP). */
 int pydl_max_threads(void);

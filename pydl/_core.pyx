@@ -564,7 +564,7 @@ def openmp_enabled():
 
 def simd_level():
     """The instruction set pydl's element loops run with on this CPU: "x86-64-v4" (AVX-512),
-    "x86-64-v3" (AVX2 + FMA) or "baseline"."""
+    "x86-64-v3" (AVX2 + FMA), "avx2" (a build by GCC < 12) or "baseline"."""
     return pydl_simd_level().decode()
 
 
