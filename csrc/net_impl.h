@@ -682,10 +682,10 @@ int FN(pydl_all_finite)(ptrdiff_t count, const T *a, int n_threads)
 #ifdef _OPENMP
     if (n_threads > 1 && chunks > 1) {
 #pragma omp parallel for num_threads(n_threads) reduction(&:ok) schedule(static)
-        for (ptrdiff_t k = 0; k < chunks; k++)
-            ok &= FN(finite_range)(a, k * FINITE_CHUNK,
-                                   count - k * FINITE_CHUNK < FINITE_CHUNK ? count
-                                                                          : (k + 1) * FINITE_CHUNK);
+        for (ptrdiff_t k = 0; k < chunks; k++) {
+            const ptrdiff_t lo = k * FINITE_CHUNK;
+            ok &= FN(finite_range)(a, lo, count - lo < FINITE_CHUNK ? count : lo + FINITE_CHUNK);
+        }
         return ok;
     }
 #endif

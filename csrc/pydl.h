@@ -164,8 +164,8 @@ void pydl_update_##SFX(const pydl_optimizer *opt, int64_t t, double lr, ptrdiff_
 int pydl_train_##SFX(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X,          \
                      const T *Y, const int32_t *labels, int64_t epoch0, int n_epochs,        \
                      const double *lr, double *cost_out, double *step_cost, double *step_lr,  \
-                     int *epochs_done, int32_t *perm, T *work);                      \
-/* 1 if all count values of a are finite (no NaN, no inf), else 0; large arrays are       \
+                     int *epochs_done, int32_t *perm, T *work);                              \
+/* 1 if all count values of a are finite (no NaN, no inf), else 0; large arrays are         \
  * scanned by up to n_threads threads. */                                                    \
 int pydl_all_finite_##SFX(ptrdiff_t count, const T *a, int n_threads);
 
