@@ -406,7 +406,7 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     if (np < TINY_INPUTS && nr * np <= TINY_BLOCK) {
         /* OpenBLAS sends a transposed A with a short K down its general, packing path;
          * the same product from a copy of the block in W's own orientation takes its
-         * small-matrix kernels (where it has them): 2-3x less per call for tiny layers */
+         * small-matrix kernels (where it has them): planar 2-4-1 4.0 -> 3.0 us a step */
         T Wb[TINY_BLOCK];
         for (int k = 0; k < np; k++)
             for (int i = 0; i < nr; i++)
