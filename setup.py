@@ -5,6 +5,7 @@ OpenMP is used when the compiler can build *and run* a tiny OpenMP program. Envi
   PYDL_OPENMP=1   fail the build if OpenMP does not work (wheel builds set this)
 BLAS is not linked: the C core calls scipy's ?gemm through pointers handed over at import.
 """
+import glob
 import os
 import shutil
 import subprocess
@@ -89,6 +90,7 @@ extensions = [
         "pydl._core",
         sources=["pydl/_core.pyx", "csrc/net.c"],
         include_dirs=["csrc", np.get_include()],
+        depends=sorted(glob.glob("csrc/*.h")),  # rebuild net.c when a header changes
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_9_API_VERSION")],
     )
 ]

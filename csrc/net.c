@@ -9,6 +9,7 @@
 #include "pydl_omp.h"
 #include "philox.h"
 #include "fastmath.h"
+#include "sgemm.h"
 
 /* Below this many multiply-adds per step, one thread beats a parallel region. */
 #define PYDL_PARALLEL_MIN_MACS 65536
@@ -19,10 +20,47 @@ static pydl_dgemm_fn blas_dgemm = NULL;
 /* at most this many row blocks per product: the processors this process may use */
 static int block_limit = 1;
 
+/* float products: pydl's own kernel for this CPU (sgemm.h), or the BLAS */
+typedef void (*own_sgemm_fn)(int M, int N, int K, float alpha, const float *A, ptrdiff_t lda,
+                             const float *B, ptrdiff_t sbk, ptrdiff_t sbj, float *C,
+                             ptrdiff_t ldc);
+static own_sgemm_fn own_sgemm = NULL;
+static const char *own_sgemm_name = "blas";
+
+int pydl_set_float_products(const char *kernel)
+{
+#ifdef PYDL_HAVE_OWN_SGEMM
+    __builtin_cpu_init();
+    if (strcmp(kernel, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
+        own_sgemm = avx512_sgemm;
+        own_sgemm_name = "avx512";
+        return 1;
+    }
+    if (strcmp(kernel, "avx2") == 0 && __builtin_cpu_supports("avx2")
+        && __builtin_cpu_supports("fma")) {
+        own_sgemm = avx2_sgemm;
+        own_sgemm_name = "avx2";
+        return 1;
+    }
+#endif
+    if (strcmp(kernel, "blas") != 0)
+        return 0;
+    own_sgemm = NULL;
+    own_sgemm_name = "blas";
+    return 1;
+}
+
+const char *pydl_float_products(void)
+{
+    return own_sgemm_name;
+}
+
 void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
 {
     blas_sgemm = sgemm;
     blas_dgemm = dgemm;
+    if (!pydl_set_float_products("avx512") && !pydl_set_float_products("avx2"))
+        pydl_set_float_products("blas");
 #ifdef _OPENMP
     block_limit = omp_get_num_procs();
 #endif
@@ -69,16 +107,20 @@ ptrdiff_t pydl_n_params(const pydl_net *net)
 }
 
 /* The workspace for batches of mb examples, as offsets (in elements) of
- * Xb (n0, mb) | A[1..L] | D[0], D[1] (max n, mb) each | loss (n[L], mb) | grad (P) | end. */
-enum { WS_XB, WS_A, WS_D0, WS_D1, WS_LOSS, WS_GRAD, WS_END };
+ * Xb (n0, mb) | A[1..L] | D[0], D[1] (max n, mb) each | loss (n[L], mb) | grad (P) |
+ * Wn (the largest n[l] n[l-1]: one layer's W in its own orientation, see forward_rows) | end. */
+enum { WS_XB, WS_A, WS_D0, WS_D1, WS_LOSS, WS_GRAD, WS_WN, WS_END };
 
 static void ws_layout(const pydl_net *net, int mb, ptrdiff_t off[WS_END + 1])
 {
     ptrdiff_t sum_n = 0;
+    ptrdiff_t max_w = 0;
     int max_n = 0;
     for (int l = 1; l <= net->n_layers; l++) {
+        const ptrdiff_t w = (ptrdiff_t)net->dims[l] * net->dims[l - 1];
         sum_n += net->dims[l];
         max_n = net->dims[l] > max_n ? net->dims[l] : max_n;
+        max_w = w > max_w ? w : max_w;
     }
     off[WS_XB] = 0;
     off[WS_A] = off[WS_XB] + (ptrdiff_t)net->dims[0] * mb;
@@ -86,7 +128,8 @@ static void ws_layout(const pydl_net *net, int mb, ptrdiff_t off[WS_END + 1])
     off[WS_D1] = off[WS_D0] + (ptrdiff_t)max_n * mb;
     off[WS_LOSS] = off[WS_D1] + (ptrdiff_t)max_n * mb;
     off[WS_GRAD] = off[WS_LOSS] + (ptrdiff_t)net->dims[net->n_layers] * mb;
-    off[WS_END] = off[WS_GRAD] + pydl_n_params(net);
+    off[WS_WN] = off[WS_GRAD] + pydl_n_params(net);
+    off[WS_END] = off[WS_WN] + max_w;
 }
 
 ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch)
@@ -295,6 +338,7 @@ const char *pydl_simd_level(void)
 /* ---- float: the fast element functions of fastmath.h ---- */
 #define T float
 #define SFX f32
+#define OWN_GEMM own_sgemm
 #define GEMM blas_sgemm
 #define GEMM_READY (blas_sgemm != NULL)
 #define EXP pydl_expf
@@ -304,6 +348,7 @@ const char *pydl_simd_level(void)
 #include "net_impl.h"
 #undef T
 #undef SFX
+#undef OWN_GEMM
 #undef GEMM
 #undef GEMM_READY
 #undef EXP
@@ -314,6 +359,8 @@ const char *pydl_simd_level(void)
 /* ---- double: libm, pydl's exact precision ---- */
 #define T double
 #define SFX f64
+#define OWN_GEMM ((void (*)(int, int, int, double, const double *, ptrdiff_t, const double *, \
+                            ptrdiff_t, ptrdiff_t, double *, ptrdiff_t))NULL) /* BLAS only */
 #define GEMM blas_dgemm
 #define GEMM_READY (blas_dgemm != NULL)
 #define EXP exp

@@ -22,8 +22,7 @@
 #define CAT(a, b) CAT_(a, b)
 #define FN(name) CAT(name, SFX)
 
-/* C := alpha op(A) op(B), column-major, through the installed BLAS. (Plain loops were
- * measured slower even for the planar network's 4x400x2 products.) */
+/* C := alpha op(A) op(B), column-major, through the installed BLAS. */
 static void FN(gemm)(char ta, char tb, int M, int N, int K, T alpha, const T *A, int lda,
                      const T *B, int ldb, T *C, int ldc)
 {
@@ -31,6 +30,20 @@ static void FN(gemm)(char ta, char tb, int M, int N, int K, T alpha, const T *A,
     if (M == 0 || N == 0)
         return;
     GEMM(&ta, &tb, &M, &N, &K, &alpha, (T *)A, &lda, (T *)B, &ldb, &beta, C, &ldc);
+}
+
+/* C (M, N) := alpha A (M, K) B (K, N), column-major, with B's element (k, j) at
+ * B[k sbk + j sbj] (one of the strides is 1): pydl's own kernel where it has one for T
+ * and this CPU (sgemm.h), else the BLAS. */
+static void FN(product)(int M, int N, int K, T alpha, const T *A, int lda, const T *B,
+                        int sbk, int sbj, T *C, int ldc)
+{
+    if (OWN_GEMM)
+        OWN_GEMM(M, N, K, alpha, A, lda, B, sbk, sbj, C, ldc);
+    else if (sbk == 1 && sbj >= K) /* B column-major (sbj alone is 1 when K is too) */
+        FN(gemm)('N', 'N', M, N, K, alpha, A, lda, B, sbj, C, ldc);
+    else
+        FN(gemm)('N', 'T', M, N, K, alpha, A, lda, B, sbk, C, ldc);
 }
 
 /* ---- activations -------------------------------------------------------------------- */
@@ -305,6 +318,7 @@ typedef struct {
     T *A;                    /* A[1..L] one after the other, each (n[l], mb) */
     T *D[2];                 /* dZ[l] lives in D[l & 1] */
     T *loss;                 /* (n[L], mb): the loss of each output value (or example) */
+    T *Wn;                   /* a layer's W in its own orientation (forward_rows) */
     /* training only: update number t with learning rate lr, applied at the end of the step;
      * reg (m_b times the regularization cost, computed before) joins the finiteness check */
     const pydl_optimizer *opt;
@@ -390,6 +404,20 @@ static const void *FN(layer_input)(const FN(step_ctx) *c, int l)
     return c->idx || c->aug ? c->Xb : c->X + c->first * n0;
 }
 
+/* out (cols, rows; ld ldo) := in (rows, cols; ld ldi)^T, column-major, in 16 x 16 tiles */
+static void FN(transpose)(int rows, int cols, const T *in, ptrdiff_t ldi, T *out, ptrdiff_t ldo)
+{
+    for (int j0 = 0; j0 < cols; j0 += 16) {
+        const int j1 = cols - j0 < 16 ? cols : j0 + 16;
+        for (int i0 = 0; i0 < rows; i0 += 16) {
+            const int i1 = rows - i0 < 16 ? rows : i0 + 16;
+            for (int i = i0; i < i1; i++)
+                for (int j = j0; j < j1; j++)
+                    out[j + i * ldo] = in[i + j * ldi];
+        }
+    }
+}
+
 /* Z[l] rows [r0, r1) for the whole batch, Z (n, mb) = W (n, np) . A_prev (np, mb); with
  * `finish` (hidden layers) also bias, activation and dropout. The output layer is finished
  * by examples in step(): softmax needs whole columns. */
@@ -403,14 +431,18 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     T *Z = l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb);
     /* rows r0..r1 of W are columns r0..r1 of the stored W^T (np, n) */
     const T *Wr = W + (ptrdiff_t)r0 * np;
-    if (np < TINY_INPUTS && nr * np <= TINY_BLOCK) {
+    if (OWN_GEMM) {
+        /* the own kernel reads A in place by columns: the block of W in its orientation,
+         * (nr, np), is copied first into this block's rows of the Wn area */
+        T *Wn = c->Wn + (ptrdiff_t)r0 * np;
+        FN(transpose)(np, nr, Wr, np, Wn, nr);
+        FN(product)(nr, mb, np, 1, Wn, nr, Ain, 1, np, Z + r0, n);
+    } else if (np < TINY_INPUTS && nr * np <= TINY_BLOCK) {
         /* OpenBLAS sends a transposed A with a short K down its general, packing path;
          * the same product from a copy of the block in W's own orientation takes its
          * small-matrix kernels (where it has them): planar 2-4-1 4.0 -> 3.0 us a step */
         T Wb[TINY_BLOCK];
-        for (int k = 0; k < np; k++)
-            for (int i = 0; i < nr; i++)
-                Wb[i + k * nr] = Wr[k + (ptrdiff_t)i * np];
+        FN(transpose)(np, nr, Wr, np, Wb, nr);
         FN(gemm)('N', 'N', nr, mb, np, 1, Wb, nr, Ain, np, Z + r0, n);
     } else {
         FN(gemm)('T', 'N', nr, mb, np, 1, Wr, np, Ain, np, Z + r0, n);
@@ -436,7 +468,7 @@ static void FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const T *Ain = (const T *)FN(layer_input)(c, l);
     const T inv_m = (T)1 / (T)mb;
     /* dW = (1/m) dZ . A_prev^T; stored as dW^T (np, n) = (1/m) A_prev (np, mb) . dZ^T (mb, n) */
-    FN(gemm)('N', 'T', nq, n, mb, inv_m, Ain + q0, np, dZ, n, dW + q0, np);
+    FN(product)(nq, n, mb, inv_m, Ain + q0, np, dZ, n, 1, dW + q0, np);
     if (c->l2 != 0 || c->l1 != 0) {
         const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
         for (ptrdiff_t u = 0; u < n; u++)
@@ -500,7 +532,7 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     T *dA = c->D[(l - 1) & 1];
     const T *Aprev = c->A + FN(a_off)(net, l - 1, mb);
     /* (np, mb) = W^T (np, n) . dZ (n, mb); column-major W^T is the stored array itself */
-    FN(gemm)('N', 'N', nq, mb, n, 1, W + q0, np, dZ, n, dA + q0, np);
+    FN(product)(nq, mb, n, 1, W + q0, np, dZ, 1, n, dA + q0, np);
     const double keep = FN(keep_of)(c, l - 1);
     if (keep < 1) /* the same units as forward dropped, the same 1/keep_prob */
         FN(apply_dropout)(c, l - 1, q0, q1, dA);
@@ -624,6 +656,7 @@ static void FN(carve)(const pydl_net *net, int mb, T *work, FN(step_ctx) *c)
     c->D[1] = work + off[WS_D1];
     c->loss = work + off[WS_LOSS];
     c->grad = work + off[WS_GRAD];
+    c->Wn = work + off[WS_WN];
 }
 
 /* sum of W^2 and of |W| over every layer's weights (biases excluded) */

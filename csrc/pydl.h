@@ -194,6 +194,12 @@ int pydl_openmp_enabled(void);
  * "x86-64-v3" (AVX2 + FMA), "avx2" (built by GCC < 12) or "baseline" (what the build
  * targets). */
 const char *pydl_simd_level(void);
+/* What computes float32 matrix products: "avx512" or "avx2" (pydl's own kernels, sgemm.h),
+ * or "blas" (the installed BLAS; always for float64). pydl_init picks the best this CPU
+ * runs. pydl_set_float_products chooses one of those names (for tests and benchmarks; not
+ * while a network computes) and returns 0, changing nothing, when this CPU or build lacks it. */
+const char *pydl_float_products(void);
+int pydl_set_float_products(const char *kernel);
 /* Threads OpenMP would use by default (1 without OpenMP). */
 int pydl_max_threads(void);
 /* The threads a step of mb examples actually uses out of n_threads: 1 when the step is

@@ -568,6 +568,27 @@ def simd_level():
     return pydl_simd_level().decode()
 
 
+FLOAT_PRODUCTS = ("avx512", "avx2", "blas")
+
+
+def float_products():
+    """What computes float32 matrix products: "avx512" or "avx2" (pydl's own kernels) or
+    "blas" (the installed BLAS, which float64 always uses)."""
+    return pydl_float_products().decode()
+
+
+def set_float_products(str kernel):
+    """For tests and benchmarks: compute float32 products with `kernel` (one of
+    FLOAT_PRODUCTS) from now on, not while a network computes. Returns the previous choice;
+    raises ValueError for an unknown name or one this CPU cannot run."""
+    if kernel not in FLOAT_PRODUCTS:
+        raise ValueError(f"kernel must be one of {FLOAT_PRODUCTS}, got {kernel!r}")
+    previous = float_products()
+    if not pydl_set_float_products(kernel.encode()):
+        raise ValueError(f"kernel {kernel!r} is not available on this CPU or in this build")
+    return previous
+
+
 def max_threads():
     """OpenMP's current default thread count for the calling thread (1 without OpenMP)."""
     return pydl_max_threads()

@@ -85,6 +85,8 @@ cdef extern from "pydl.h" nogil:
                        int n_epochs, const double *lr, double *cost_out, double *step_cost,
                        double *step_lr, int *epochs_done, int32_t *perm, double *work)
     const char *pydl_simd_level()
+    const char *pydl_float_products()
+    int pydl_set_float_products(const char *kernel)
     int pydl_all_finite_f32(Py_ssize_t count, const float *a, int n_threads)
     int pydl_all_finite_f64(Py_ssize_t count, const double *a, int n_threads)
 
