@@ -17,15 +17,15 @@
  * the same operations whatever the tile, the edge, the block or the thread that computes it.
  */
 
-/* Rows [i0, i0 + nv*W) (the last vector masked by `last`) by the NR columns of the tile at
- * column pointers b[0..NR) of B; columns >= nc are computed (on a repeated column) but not
- * stored. */
+/* Rows [i0, i0 + nv*W) (the last vector masked by `last`) by `width` columns of C at
+ * column pointers b[0..width) of B (nv and width are constants where this is inlined);
+ * columns >= nc are computed (on a repeated column) but not stored. */
 KATTR static inline __attribute__((always_inline)) void
-KFN(tile)(int nv, MASK last, int nc, int K, float alpha, const float *A, ptrdiff_t lda,
-          const float *const *b, ptrdiff_t sbk, float *C, ptrdiff_t ldc)
+KFN(tile)(int nv, MASK last, int width, int nc, int K, float alpha, const float *A,
+          ptrdiff_t lda, const float *const *b, ptrdiff_t sbk, float *C, ptrdiff_t ldc)
 {
     V acc0[NR], acc1[NR];
-    for (int c = 0; c < NR; c++) {
+    for (int c = 0; c < width; c++) {
         acc0[c] = VZERO();
         acc1[c] = VZERO();
     }
@@ -34,7 +34,7 @@ KFN(tile)(int nv, MASK last, int nc, int K, float alpha, const float *A, ptrdiff
         const V a0 = nv == 2 ? VLOAD(a) : VLOADM(a, last);
         const V a1 = nv == 2 ? VLOADM(a + W, last) : VZERO();
         const ptrdiff_t kb = k * sbk;
-        for (int c = 0; c < NR; c++) {
+        for (int c = 0; c < width; c++) {
             const V bc = VBCAST(b[c][kb]);
             acc0[c] = VFMA(a0, bc, acc0[c]);
             if (nv == 2)
@@ -42,7 +42,7 @@ KFN(tile)(int nv, MASK last, int nc, int K, float alpha, const float *A, ptrdiff
         }
     }
     const V va = VBCAST(alpha);
-    for (int c = 0; c < NR; c++) {
+    for (int c = 0; c < width; c++) { /* a constant trip count keeps acc in registers */
         if (c >= nc)
             break;
         float *out = C + c * ldc;
@@ -53,6 +53,24 @@ KFN(tile)(int nv, MASK last, int nc, int K, float alpha, const float *A, ptrdiff
             VSTOREM(out, last, VMUL(acc0[c], va));
         }
     }
+}
+
+/* The tile of nc columns, computed in the narrowest of NR, 2NR/3, NR/3, 2, 1 columns that
+ * holds them (the FMA chains are the same in all: only fewer wasted columns). */
+KATTR static inline __attribute__((always_inline)) void
+KFN(column_tile)(int nv, MASK last, int nc, int K, float alpha, const float *A, ptrdiff_t lda,
+                 const float *const *b, ptrdiff_t sbk, float *C, ptrdiff_t ldc)
+{
+    if (nc > 2 * NR / 3)
+        KFN(tile)(nv, last, NR, nc, K, alpha, A, lda, b, sbk, C, ldc);
+    else if (nc > NR / 3)
+        KFN(tile)(nv, last, 2 * NR / 3, nc, K, alpha, A, lda, b, sbk, C, ldc);
+    else if (nc > 2)
+        KFN(tile)(nv, last, NR / 3, nc, K, alpha, A, lda, b, sbk, C, ldc);
+    else if (nc == 2)
+        KFN(tile)(nv, last, 2, nc, K, alpha, A, lda, b, sbk, C, ldc);
+    else
+        KFN(tile)(nv, last, 1, nc, K, alpha, A, lda, b, sbk, C, ldc);
 }
 
 KATTR static void KFN(sgemm)(int M, int N, int K, float alpha, const float *A, ptrdiff_t lda,
@@ -68,11 +86,12 @@ KATTR static void KFN(sgemm)(int M, int N, int K, float alpha, const float *A, p
         float *Cj = C + (ptrdiff_t)j0 * ldc;
         int i0 = 0;
         for (; i0 + 2 * W <= M; i0 += 2 * W)
-            KFN(tile)(2, full, nc, K, alpha, A + i0, lda, b, sbk, Cj + i0, ldc);
+            KFN(column_tile)(2, full, nc, K, alpha, A + i0, lda, b, sbk, Cj + i0, ldc);
         const int rest = M - i0;
         if (rest > W)
-            KFN(tile)(2, VMASK(rest - W), nc, K, alpha, A + i0, lda, b, sbk, Cj + i0, ldc);
+            KFN(column_tile)(2, VMASK(rest - W), nc, K, alpha, A + i0, lda, b, sbk, Cj + i0,
+                             ldc);
         else if (rest > 0)
-            KFN(tile)(1, VMASK(rest), nc, K, alpha, A + i0, lda, b, sbk, Cj + i0, ldc);
+            KFN(column_tile)(1, VMASK(rest), nc, K, alpha, A + i0, lda, b, sbk, Cj + i0, ldc);
     }
 }
