@@ -727,6 +727,15 @@ int FN(pydl_all_finite)(ptrdiff_t count, const T *a, int n_threads)
     return FN(finite_range)(a, 0, count);
 }
 
+int FN(pydl_product)(int M, int N, int K, double alpha, const T *A, int lda, const T *B,
+                     int sbk, int sbj, T *C, int ldc)
+{
+    if (!GEMM_READY)
+        return PYDL_ERR_NO_BLAS;
+    FN(product)(M, N, K, (T)alpha, A, lda, B, sbk, sbj, C, ldc);
+    return PYDL_OK;
+}
+
 /* the first layer l whose A[l] (for the step's batch) holds NaN or inf, else 0 */
 static int FN(first_nonfinite_layer)(const FN(step_ctx) *c)
 {

@@ -200,6 +200,13 @@ const char *pydl_simd_level(void);
  * while a network computes) and returns 0, changing nothing, when this CPU or build lacks it. */
 const char *pydl_float_products(void);
 int pydl_set_float_products(const char *kernel);
+/* C (M, N) := alpha A (M, K) B (K, N) with the kernel a training step uses (for tests and
+ * benchmarks of it): column-major A and C (leading dimensions lda >= M, ldc >= M), B's
+ * element (k, j) at B[k sbk + j sbj] with sbk == 1 and sbj >= K, or sbj == 1 and sbk >= N. */
+int pydl_product_f32(int M, int N, int K, double alpha, const float *A, int lda,
+                     const float *B, int sbk, int sbj, float *C, int ldc);
+int pydl_product_f64(int M, int N, int K, double alpha, const double *A, int lda,
+                     const double *B, int sbk, int sbj, double *C, int ldc);
 /* Threads OpenMP would use by default (1 without OpenMP). */
 int pydl_max_threads(void);
 /* The threads a step of mb examples actually uses out of n_threads: 1 when the step is

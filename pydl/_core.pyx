@@ -589,6 +589,89 @@ def set_float_products(str kernel):
     return previous
 
 
+def _unit_strides(a, str name):
+    """(stride of axis 0, stride of axis 1) of the 2-D array `a` in elements, raising
+    ValueError unless both are positive whole elements. A length-1 axis (or any axis of an
+    empty array) has stride 1."""
+    cdef Py_ssize_t item = a.itemsize
+    out = []
+    for axis in range(2):
+        st = a.strides[axis]
+        if a.shape[axis] <= 1 or a.size == 0:
+            st = item
+        if st <= 0 or st % item:
+            raise ValueError(f"{name} must have positive strides in whole elements, "
+                             f"got {a.strides}")
+        out.append(st // item)
+    return out
+
+
+def product(a, b, double alpha=1.0):
+    """alpha * a @ b with the kernel a training step of a's dtype uses (float_products() for
+    float32, the BLAS for float64): for tests and benchmarks of that kernel. `a` (M, K) must
+    have its columns contiguous (Fortran order, or a slice of it), `b` (K, N) its rows or its
+    columns contiguous; both the same float dtype. Returns a new Fortran-ordered (M, N)."""
+    for name, arr in (("a", a), ("b", b)):
+        if not isinstance(arr, np.ndarray):
+            raise TypeError(f"{name} must be a numpy.ndarray, got {type(arr).__name__}")
+        if arr.dtype != np.float32 and arr.dtype != np.float64:
+            raise TypeError(f"{name} must have dtype float32 or float64, got {arr.dtype.name}")
+        if arr.ndim != 2:
+            raise ValueError(f"{name} must be 2-D, got {arr.ndim}-D")
+    if a.dtype != b.dtype:
+        raise TypeError(f"a and b must have one dtype, got {a.dtype.name} and {b.dtype.name}")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"a (M, K) and b (K, N) must agree in K, got {a.shape} and {b.shape}")
+    if max(a.shape + b.shape) > _INT_MAX or max(a.strides + b.strides) > _INT_MAX:
+        raise ValueError("a and b must have fewer than 2**31 rows, columns and elements per stride")
+    cdef int M = a.shape[0], K = a.shape[1], N = b.shape[1]
+    sa, lda = _unit_strides(a, "a")
+    sbk, sbj = _unit_strides(b, "b")
+    if K <= 1:  # one column: any stride will do
+        lda = max(M, 1)
+    if sa != 1 or lda < max(M, 1):
+        raise ValueError(f"a must have its columns contiguous (Fortran order), got strides "
+                         f"{a.strides}")
+    if K <= 1:  # one row of b
+        sbk = 1
+    if N <= 1:  # one column of b
+        sbj = max(K, 1) if sbk == 1 else 1
+    if not ((sbk == 1 and sbj >= K) or (sbj == 1 and sbk >= N)):
+        raise ValueError(f"b must have its rows or its columns contiguous, got strides "
+                         f"{b.strides}")
+    c = np.empty((M, N), dtype=a.dtype, order="F")
+    cdef int ia = lda, ib = sbk, jb = sbj, status
+    cdef void *pa = cnp.PyArray_DATA(a)
+    cdef void *pb = cnp.PyArray_DATA(b)
+    cdef void *pc = cnp.PyArray_DATA(c)
+    cdef bint single = a.dtype == np.float32
+    with nogil:
+        if single:
+            status = pydl_product_f32(M, N, K, alpha, <float *>pa, ia, <float *>pb, ib, jb,
+                                      <float *>pc, max(M, 1))
+        else:
+            status = pydl_product_f64(M, N, K, alpha, <double *>pa, ia, <double *>pb, ib, jb,
+                                      <double *>pc, max(M, 1))
+    _raise_for(status)
+    return c
+
+
+def _float_products_from_environment():
+    """PYDL_FLOAT_PRODUCTS=avx2 or blas (or avx512) overrides pydl's choice at import."""
+    import os
+    import warnings
+    kernel = os.environ.get("PYDL_FLOAT_PRODUCTS")
+    if not kernel:
+        return
+    try:
+        set_float_products(kernel)
+    except ValueError as e:
+        warnings.warn(f"PYDL_FLOAT_PRODUCTS ignored: {e}", RuntimeWarning, stacklevel=2)
+
+
+_float_products_from_environment()
+
+
 def max_threads():
     """OpenMP's current default thread count for the calling thread (1 without OpenMP)."""
     return pydl_max_threads()

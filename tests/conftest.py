@@ -31,6 +31,33 @@ PARALLEL = _usable_cpus() >= 2 and pydl.openmp_enabled()
 OUTPUTS = ["sigmoid", "softmax", "linear"]
 
 
+def _float_kernels():
+    """The float32 product kernels this CPU and build run (pydl picks the first)."""
+    have, current = [], pydl._core.float_products()
+    for kernel in pydl._core.FLOAT_PRODUCTS:
+        try:
+            pydl._core.set_float_products(kernel)
+        except ValueError:
+            continue
+        have.append(kernel)
+    pydl._core.set_float_products(current)
+    return have
+
+
+FLOAT_KERNELS = _float_kernels()
+# (dtype, float32 kernel) pairs: float32 with every kernel, float64 (always the BLAS) once
+DTYPE_KERNELS = [(np.float32, k) for k in FLOAT_KERNELS] + [(np.float64, None)]
+
+
+@pytest.fixture
+def kernel_of(request):
+    """Call kernel_of(name) to compute float32 products with `name` for this test (None:
+    the current one); the previous choice comes back afterwards."""
+    previous = pydl._core.float_products()
+    yield lambda name: name and pydl._core.set_float_products(name)
+    pydl._core.set_float_products(previous)
+
+
 def assert_close(actual, expected, dtype, scale=None):
     """|actual - expected| <= rtol * max|expected| elementwise (plus rtol relative)."""
     rtol = RTOL[np.dtype(dtype)]

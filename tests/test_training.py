@@ -17,8 +17,8 @@ import pytest
 
 import pydl
 import reference as R
-from conftest import (DTYPES, PARALLEL, RTOL, assert_close, make_targets, ref_params,
-                      ref_targets)
+from conftest import (DTYPE_KERNELS, DTYPES, PARALLEL, RTOL, assert_close, make_targets,
+                      ref_params, ref_targets)
 
 OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
 
@@ -100,10 +100,11 @@ def subprocess_env(**extra):
 
 # ---- 1. the epoch loop against the oracle ----------------------------------------------
 
-@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("dtype,kernel", DTYPE_KERNELS)
 @pytest.mark.parametrize("batch", ["full", "mini", "sgd"])
 @pytest.mark.parametrize("kind", OPTIMIZERS)
-def test_two_epochs_match_reference(rng, kind, batch, dtype):
+def test_two_epochs_match_reference(rng, kernel_of, kernel, kind, batch, dtype):
+    kernel_of(kernel)
     output = "softmax" if kind in ("gd", "adam") else "sigmoid"
     l2 = 0.25 if kind in ("gd", "rmsprop", "adam") else 0.0
     net, acts, X, y = small_case(rng, dtype, output)
@@ -498,8 +499,9 @@ def test_same_seed_is_bitwise_reproducible(dtype):
     assert not np.array_equal(a.theta, c.theta)
 
 
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_thread_count_does_not_change_training(dtype):
+@pytest.mark.parametrize("dtype,kernel", DTYPE_KERNELS)
+def test_thread_count_does_not_change_training(kernel_of, dtype, kernel):
+    kernel_of(kernel)
     net = pydl.Network([50, 256, 128, 10], output_activation="softmax")
     assert net._arch.effective_threads(2, 128) == 2 or not PARALLEL  # the threaded path runs
     one, _ = _det_train(dtype, 1)
