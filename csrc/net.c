@@ -20,46 +20,38 @@ static pydl_dgemm_fn blas_dgemm = NULL;
 /* at most this many row blocks per product: the processors this process may use */
 static int block_limit = 1;
 
-/* float products: pydl's own kernel for this CPU (sgemm.h), or the BLAS */
+/* float products: pydl's own kernel where the CPU runs it (sgemm.h), else the BLAS */
 typedef void (*own_sgemm_fn)(int M, int N, int K, float alpha, const float *A, ptrdiff_t lda,
                              const float *B, ptrdiff_t sbk, ptrdiff_t sbj, float *C,
                              ptrdiff_t ldc);
 static own_sgemm_fn own_sgemm = NULL;
-static const char *own_sgemm_name = "blas";
 
 int pydl_set_float_products(const char *kernel)
 {
+    if (strcmp(kernel, "blas") == 0) {
+        own_sgemm = NULL;
+        return 1;
+    }
 #ifdef PYDL_HAVE_OWN_SGEMM
     __builtin_cpu_init();
     if (strcmp(kernel, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
-        own_sgemm = avx512_sgemm;
-        own_sgemm_name = "avx512";
-        return 1;
-    }
-    if (strcmp(kernel, "avx2") == 0 && __builtin_cpu_supports("avx2")
-        && __builtin_cpu_supports("fma")) {
-        own_sgemm = avx2_sgemm;
-        own_sgemm_name = "avx2";
+        own_sgemm = pydl_sgemm_avx512;
         return 1;
     }
 #endif
-    if (strcmp(kernel, "blas") != 0)
-        return 0;
-    own_sgemm = NULL;
-    own_sgemm_name = "blas";
-    return 1;
+    return 0;
 }
 
 const char *pydl_float_products(void)
 {
-    return own_sgemm_name;
+    return own_sgemm ? "avx512" : "blas";
 }
 
 void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
 {
     blas_sgemm = sgemm;
     blas_dgemm = dgemm;
-    if (!pydl_set_float_products("avx512") && !pydl_set_float_products("avx2"))
+    if (!pydl_set_float_products("avx512"))
         pydl_set_float_products("blas");
 #ifdef _OPENMP
     block_limit = omp_get_num_procs();

@@ -194,9 +194,9 @@ int pydl_openmp_enabled(void);
  * "x86-64-v3" (AVX2 + FMA), "avx2" (built by GCC < 12) or "baseline" (what the build
  * targets). */
 const char *pydl_simd_level(void);
-/* What computes float32 matrix products: "avx512" or "avx2" (pydl's own kernels, sgemm.h),
- * or "blas" (the installed BLAS; always for float64). pydl_init picks the best this CPU
- * runs. pydl_set_float_products chooses one of those names (for tests and benchmarks; not
+/* What computes float32 matrix products: "avx512" (pydl's own kernel, sgemm.h) or "blas"
+ * (the installed BLAS; always for float64, and on CPUs without AVX-512). pydl_init picks
+ * the kernel where the CPU runs it. pydl_set_float_products chooses one of those names (for tests and benchmarks; not
  * while a network computes) and returns 0, changing nothing, when this CPU or build lacks it. */
 const char *pydl_float_products(void);
 int pydl_set_float_products(const char *kernel);

@@ -568,12 +568,12 @@ def simd_level():
     return pydl_simd_level().decode()
 
 
-FLOAT_PRODUCTS = ("avx512", "avx2", "blas")
+FLOAT_PRODUCTS = ("avx512", "blas")
 
 
 def float_products():
-    """What computes float32 matrix products: "avx512" or "avx2" (pydl's own kernels) or
-    "blas" (the installed BLAS, which float64 always uses)."""
+    """What computes float32 matrix products: "avx512" (pydl's own kernel, on CPUs with
+    AVX-512) or "blas" (the installed BLAS, which float64 always uses)."""
     return pydl_float_products().decode()
 
 
@@ -657,7 +657,7 @@ def product(a, b, double alpha=1.0):
 
 
 def _float_products_from_environment():
-    """PYDL_FLOAT_PRODUCTS=avx2 or blas (or avx512) overrides pydl's choice at import."""
+    """PYDL_FLOAT_PRODUCTS=blas (or avx512) overrides pydl's choice at import."""
     import os
     import warnings
     kernel = os.environ.get("PYDL_FLOAT_PRODUCTS")
