@@ -236,7 +236,8 @@ def main():
         return
     config = pydl.show_config(mode="dicts")
     print(f"pydl {pydl.__version__}, OpenMP {'on' if config['openmp'] else 'off'}, element "
-          f"loops {config['simd_level']}, numpy {np.__version__}")
+          f"loops {config['simd_level']}, float32 products {config['float_products']}, "
+          f"numpy {np.__version__}")
     for lib in config["blas"]:
         print(f"BLAS {os.path.basename(lib['filepath'])} {lib['version']}: "
               f"{lib['architecture']} kernels")

@@ -16,6 +16,7 @@ def test_dicts_report_the_core_and_the_loaded_blas():
     assert info["openmp"] == _core.openmp_enabled()
     assert info["max_threads"] == _core.max_threads()
     assert info["simd_level"] in ("x86-64-v4", "x86-64-v3", "avx2", "baseline")
+    assert info["float_products"] == _core.float_products()
     loaded = {lib["filepath"] for lib in threadpool_info() if lib["user_api"] == "blas"}
     assert {lib["filepath"] for lib in info["blas"]} == loaded
     assert loaded, "scipy's BLAS is loaded with pydl"
@@ -29,6 +30,8 @@ def test_stdout_report(capsys):
     info = pydl.show_config(mode="dicts")
     assert out.startswith(f"pydl {pydl.__version__}")
     assert f"element loops: {info['simd_level']}" in out
+    assert "float32 products: " + ("pydl (AVX-512)" if info["float_products"] == "avx512"
+                                   else "BLAS") in out
     for lib in info["blas"]:
         assert lib["filepath"] in out
     assert out.count("hint:") == len(info["hints"])
