@@ -4,17 +4,21 @@
    examples, at batch sizes 32, 64, 128 and 512: pydl, the course-literal NumPy reference
    (tests/reference.py), scikit-learn's MLPClassifier and PyTorch (each when installed).
    Prints samples/s, pydl's ratio to each peer, and pydl's achieved GFLOP/s as a fraction of
-   the float32 GEMM rate measured in the same run.
+   the float32 GEMM rate measured in the same run: the BLAS's sgemm ("of gemm", what NumPy
+   users get) and, where pydl computes float32 products with its own AVX-512 kernel, that
+   kernel's rate on the same 1024^3 product ("of own").
 2. The course's planar 2-4-1 tanh/sigmoid network, 10000 full-batch iterations on 400
    points: pydl against the NumPy reference and PyTorch.
 
 All peers get the same thread count (--threads, default: all cores), and each framework
 runs in a process of its own, so that no thread pool left spinning by one slows another
 (two pools alternating cost 20-50x on a 2-core machine). Every process inherits this one's
-environment, OPENBLAS_CORETYPE included, so pydl, NumPy, scikit-learn and the GEMM rate use
-the same OpenBLAS kernels (the header says which; PyTorch brings its own BLAS). Run:
+environment, OPENBLAS_CORETYPE included, so NumPy, scikit-learn and the GEMM rate use the
+same OpenBLAS kernels (the header says which; PyTorch brings its own BLAS, pydl its own
+float32 kernel on AVX-512 CPUs). Run:
     python bench/bench_training.py [--threads N] [--quick]
     env -u OPENBLAS_CORETYPE python bench/bench_training.py   # OpenBLAS's own kernel choice
+    PYDL_FLOAT_PRODUCTS=blas python bench/bench_training.py   # pydl on the BLAS too
 (the machines here set OPENBLAS_CORETYPE=Haswell, which holds OpenBLAS to AVX2 kernels on
 their AVX-512 CPU; `pydl config` says what a machine runs with).
 """
@@ -63,6 +67,25 @@ def sgemm_rate(threads):
     with threadpool_limits(threads, user_api="blas"):
         sgemm(1.0, a, a)
         t = best_of(lambda: sgemm(1.0, a, a), 30)  # the best of many: a generous bound
+    return 2 * n**3 / t / 1e9
+
+
+def own_sgemm_rate(threads):
+    """GFLOP/s of pydl's own float32 kernel on the same 1024^3 product, `threads` row blocks
+    computed at once (each call runs on its own thread, the GIL released), as a step splits
+    its products; None where float32 products go to the BLAS."""
+    from concurrent.futures import ThreadPoolExecutor
+    from pydl import _core
+    if _core.float_products() == "blas":
+        return None
+    n = 1024
+    a = np.asfortranarray(np.random.default_rng(0).standard_normal((n, n), dtype=np.float32))
+    rows = [a[n * t // threads:n * (t + 1) // threads] for t in range(threads)]
+    with ThreadPoolExecutor(threads) as pool:
+        def product():
+            list(pool.map(lambda r: _core.product(r, a), rows))
+        product()
+        t = best_of(product, 30)
     return 2 * n**3 / t / 1e9
 
 
@@ -153,17 +176,21 @@ def measure_here(name, threads, batch_sizes, m):
 
 
 def bench_mnist_like(threads, batch_sizes, m):
-    rate = sgemm_rate(threads)
+    rate, own = sgemm_rate(threads), own_sgemm_rate(threads)
     per_sample = flops_per_sample(DIMS)
     bound = rate * 1e9 / per_sample
     print(f"\n784-256-128-10 relu/softmax, Adam, float32, {m} examples, {threads} thread(s)")
     print(f"sgemm 1024^3 measured: {rate:.0f} GFLOP/s -> the step's products alone allow "
           f"{bound / 1e3:.0f}k samples/s")
+    if own:
+        print(f"pydl's own float32 kernel, the same product: {own:.0f} GFLOP/s -> "
+              f"{own * 1e9 / per_sample / 1e3:.0f}k samples/s")
     peers = ["numpy"] + [p for p in ("sklearn", "torch") if available(p)]
     ours = measure("pydl", threads, batch_sizes, m)
     theirs = {p: measure(p, threads, batch_sizes, m) for p in peers}
     head = f"{'batch':>5} {'pydl':>9} " + " ".join(f"{p:>9}" for p in peers)
     head += "  " + " ".join(f"{'x ' + p:>9}" for p in peers) + f"  {'GFLOP/s':>8} {'of gemm':>7}"
+    head += f" {'of own':>7}" if own else ""
     print("samples/s (k)\n" + head)
     for i, bs in enumerate(batch_sizes):
         sps = ours[i]
@@ -171,7 +198,8 @@ def bench_mnist_like(threads, batch_sizes, m):
         gf = sps * per_sample / 1e9
         print(f"{bs:>5} {sps / 1e3:>9.1f} " + " ".join(f"{p / 1e3:>9.1f}" for p in peer_sps)
               + "  " + " ".join(f"{sps / p:>9.2f}" for p in peer_sps)
-              + f"  {gf:>8.0f} {gf / rate:>7.0%}", flush=True)
+              + f"  {gf:>8.0f} {gf / rate:>7.0%}" + (f" {gf / own:>7.0%}" if own else ""),
+              flush=True)
 
 
 def bench_planar(threads, iterations):
