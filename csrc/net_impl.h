@@ -125,7 +125,8 @@ static void FN(add_bias)(int n, ptrdiff_t nc, const T *b, T *Z)
 }
 
 /* Rows [r0, r1) of the nc columns of Z (ld n): Z := g(Z + b). One flat pass when the rows
- * are all of them (contiguous), else one pass per column. */
+ * are all of them (contiguous), else one pass per column (cloned: the bias add vectorizes). */
+PYDL_CLONES
 static void FN(bias_activate)(int act, T slope, int n, int r0, int r1, ptrdiff_t nc,
                               const T *b, T *Z)
 {

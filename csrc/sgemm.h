@@ -136,16 +136,18 @@ PYDL_AVX512 static void pydl_sgemm_avx512(int M, int N, int K, float alpha, cons
                                           ptrdiff_t lda, const float *B, ptrdiff_t sbk,
                                           ptrdiff_t sbj, float *C, ptrdiff_t ldc)
 {
-    /* K in equal chunks of at most SG_KC, rows in blocks of SG_MC: an A block of SG_MC x SG_KC floats */
+    /* rows in blocks of MC, and a K over 2 KC in equal chunks of at most KC: an A block of
+     * at most MC x 2 KC floats (a shorter K in chunks gained nothing, and lost the narrow
+     * tiles, which a resumed chain does without) */
     enum { SG_KC = 384, SG_MC = 128 };
-    const int chunks = K > SG_KC ? (K + SG_KC - 1) / SG_KC : 1;
+    const int chunks = K > 2 * SG_KC ? (K + SG_KC - 1) / SG_KC : 1;
     for (int q = 0; q < chunks; q++) {
         const int k0 = (int)((ptrdiff_t)K * q / chunks);
         const int k1 = (int)((ptrdiff_t)K * (q + 1) / chunks);
         const float scale = q == chunks - 1 ? alpha : 1.0f; /* alpha once, at the end */
         for (int i_lo = 0; i_lo < M; i_lo += SG_MC)
-            sg_block(i_lo, M - i_lo < SG_MC ? M : i_lo + SG_MC, 0, N, k0, k1 - k0, q > 0, scale, A,
-                       lda, B, sbk, sbj, C, ldc);
+            sg_block(i_lo, M - i_lo < SG_MC ? M : i_lo + SG_MC, 0, N, k0, k1 - k0, q > 0,
+                     scale, A, lda, B, sbk, sbj, C, ldc);
     }
 }
 
