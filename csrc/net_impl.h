@@ -298,6 +298,16 @@ static void FN(update_share)(const pydl_optimizer *o, int64_t t, double lr, ptrd
                      lo, hi, theta, g, v, s);
 }
 
+/* Whether [lo, hi) of a is all finite: no early exit, so that the loop vectorizes. */
+PYDL_CLONES
+static int FN(finite_range)(const T *a, ptrdiff_t lo, ptrdiff_t hi)
+{
+    int ok = 1;
+    for (ptrdiff_t i = lo; i < hi; i++)
+        ok &= isfinite(a[i]) != 0;
+    return ok;
+}
+
 /* ---- one step ------------------------------------------------------------------------ */
 
 typedef struct {
@@ -615,8 +625,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     pydl_share(P, tid, n_threads, &p0, &p1);
     int bad = tid == 0 && !isfinite(FN(sum_losses)((ptrdiff_t)loss_width(net) * mb, c->loss)
                                     + c->reg);
-    for (ptrdiff_t i = p0; i < p1; i++)
-        bad |= !isfinite(c->grad[i]);
+    bad |= !FN(finite_range)(c->grad, p0, p1);
     if (bad) {
 #ifdef _OPENMP
 #pragma omp atomic
@@ -699,15 +708,6 @@ void FN(pydl_update)(const pydl_optimizer *o, int64_t t, double lr, ptrdiff_t P,
 /* ---- entry points -------------------------------------------------------------------- */
 
 #define FINITE_CHUNK 65536 /* values per chunk of the finiteness scan */
-
-/* Whether [lo, hi) of a is all finite: no early exit, so that the loop vectorizes. */
-static int FN(finite_range)(const T *a, ptrdiff_t lo, ptrdiff_t hi)
-{
-    int ok = 1;
-    for (ptrdiff_t i = lo; i < hi; i++)
-        ok &= isfinite(a[i]) != 0;
-    return ok;
-}
 
 int FN(pydl_all_finite)(ptrdiff_t count, const T *a, int n_threads)
 {

@@ -190,13 +190,15 @@ class Network:
                                  f"takes {self.layer_dims[0]}")
         self._normalizer = value
 
-    def _input(self, X, name="X", n_threads=1):
+    def _input(self, X, name="X", n_threads=1, scan_unconverted=True):
         """X as the C core takes it: normalized if the network has a normalizer, then a
-        C-contiguous (n_samples, n_x) array of the network's dtype (converted once)."""
+        C-contiguous (n_samples, n_x) array of the network's dtype (converted once);
+        scan_unconverted as in as_float_matrix."""
         if self._normalizer is not None:
             X = as_float_matrix(X, name, self.layer_dims[0], np.float64, n_threads)
             X = self._normalizer.transform(X)
-        return as_float_matrix(X, name, self.layer_dims[0], self.dtype, n_threads)
+        return as_float_matrix(X, name, self.layer_dims[0], self.dtype, n_threads,
+                               scan_unconverted)
 
     @property
     def keep_probs(self):
@@ -472,7 +474,7 @@ class Network:
             raise ValueError(f"augment's image_shape {augment.image_shape} does not hold the "
                              f"network's {self.layer_dims[0]} inputs")
         nt = self._threads(n_threads)
-        X = self._input(X, n_threads=nt)
+        X = self._input(X, n_threads=nt, scan_unconverted=False)  # train() scans it
         m = X.shape[0]
         Y, labels = self._targets(y, m)
         batch_size = m if batch_size is None else check_scalar(
