@@ -34,16 +34,34 @@ static void FN(gemm)(char ta, char tb, int M, int N, int K, T alpha, const T *A,
 
 /* C (M, N) := alpha A (M, K) B (K, N), column-major, with B's element (k, j) at
  * B[k sbk + j sbj] (one of the strides is 1): pydl's own kernel where it has one for T
- * and this CPU (sgemm.h), else the BLAS. */
-static void FN(product)(int M, int N, int K, T alpha, const T *A, int lda, const T *B,
-                        int sbk, int sbj, T *C, int ldc)
+ * and this CPU (sgemm.h), which also applies the epilogue ep (NULL: none) as it stores C;
+ * else the BLAS. Returns whether ep was applied (else the caller's own passes do it). */
+static int FN(product)(int M, int N, int K, T alpha, const T *A, int lda, const T *B, int sbk,
+                       int sbj, T *C, int ldc, const pydl_epilogue *ep)
 {
-    if (OWN_GEMM)
-        OWN_GEMM(M, N, K, alpha, A, lda, B, sbk, sbj, C, ldc);
-    else if (sbk == 1 && sbj >= K) /* B column-major (sbj alone is 1 when K is too) */
+    if (OWN_GEMM) {
+        OWN_GEMM(M, N, K, alpha, A, lda, B, sbk, sbj, C, ldc, ep);
+        return 1;
+    }
+    if (sbk == 1 && sbj >= K) /* B column-major (sbj alone is 1 when K is too) */
         FN(gemm)('N', 'N', M, N, K, alpha, A, lda, B, sbj, C, ldc);
     else
         FN(gemm)('N', 'T', M, N, K, alpha, A, lda, B, sbk, C, ldc);
+    return 0;
+}
+
+/* Sets *ep to the epilogue that computes g(z + bias) (forward) or dA g'(z) with g' read off
+ * gate = A (backward), and returns 1, for the activations a kernel's store can do (the
+ * rectifiers; linear with a bias); else 0: sigmoid and tanh keep their own passes. */
+static int FN(rectifier)(int act, T slope, const T *bias, const T *gate, ptrdiff_t ldg,
+                         pydl_epilogue *ep)
+{
+    const pydl_epilogue e = {bias, gate, ldg,
+                             act == PYDL_RELU ? PYDL_RECTIFY_RELU
+                             : act == PYDL_LEAKY_RELU ? PYDL_RECTIFY_LEAKY : PYDL_RECTIFY_NONE,
+                             (float)slope};
+    *ep = e;
+    return act == PYDL_RELU || act == PYDL_LEAKY_RELU || (act == PYDL_LINEAR && bias);
 }
 
 /* ---- activations -------------------------------------------------------------------- */
@@ -442,12 +460,23 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     T *Z = l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb);
     /* rows r0..r1 of W are columns r0..r1 of the stored W^T (np, n) */
     const T *Wr = W + (ptrdiff_t)r0 * np;
+    const T *b = W + (ptrdiff_t)n * np;
+    const int act = net->act[l - 1];
+    pydl_epilogue ep;
     if (OWN_GEMM) {
         /* the own kernel reads A in place by columns: the block of W in its orientation,
          * (nr, np), is copied first into this block's rows of the Wn area */
         T *Wn = c->Wn + (ptrdiff_t)r0 * np;
         FN(transpose)(np, nr, Wr, np, Wn, nr);
-        FN(product)(nr, mb, np, 1, Wn, nr, Ain, 1, np, Z + r0, n);
+        /* and it adds a hidden layer's bias and takes the rectifiers' g(z) as it stores Z */
+        const int fuse = finish && FN(rectifier)(act, (T)net->leaky_slope, b + r0, NULL, 0,
+                                                 &ep);
+        FN(product)(nr, mb, np, 1, Wn, nr, Ain, 1, np, Z + r0, n, fuse ? &ep : NULL);
+        if (fuse) {
+            if (FN(keep_of)(c, l) < 1)
+                FN(apply_dropout)(c, l, r0, r1, Z);
+            return;
+        }
     } else if (np < TINY_INPUTS && nr * np <= TINY_BLOCK) {
         /* OpenBLAS sends a transposed A with a short K down its general, packing path;
          * the same product from a copy of the block in W's own orientation takes its
@@ -460,8 +489,7 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     }
     if (!finish)
         return;
-    FN(bias_activate)(net->act[l - 1], (T)net->leaky_slope, n, r0, r1, mb,
-                      W + (ptrdiff_t)n * np, Z);
+    FN(bias_activate)(act, (T)net->leaky_slope, n, r0, r1, mb, b, Z);
     if (FN(keep_of)(c, l) < 1)
         FN(apply_dropout)(c, l, r0, r1, Z);
 }
@@ -479,7 +507,7 @@ static void FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const T *Ain = (const T *)FN(layer_input)(c, l);
     const T inv_m = (T)1 / (T)mb;
     /* dW = (1/m) dZ . A_prev^T; stored as dW^T (np, n) = (1/m) A_prev (np, mb) . dZ^T (mb, n) */
-    FN(product)(nq, n, mb, inv_m, Ain + q0, np, dZ, n, 1, dW + q0, np);
+    FN(product)(nq, n, mb, inv_m, Ain + q0, np, dZ, n, 1, dW + q0, np, NULL);
     if (c->l2 != 0 || c->l1 != 0) {
         const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
         for (ptrdiff_t u = 0; u < n; u++)
@@ -542,13 +570,18 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const T *dZ = c->D[l & 1];
     T *dA = c->D[(l - 1) & 1];
     const T *Aprev = c->A + FN(a_off)(net, l - 1, mb);
-    /* (np, mb) = W^T (np, n) . dZ (n, mb); column-major W^T is the stored array itself */
-    FN(product)(nq, mb, n, 1, W + q0, np, dZ, 1, n, dA + q0, np);
     const double keep = FN(keep_of)(c, l - 1);
-    if (keep < 1) /* the same units as forward dropped, the same 1/keep_prob */
-        FN(apply_dropout)(c, l - 1, q0, q1, dA);
     const int act = net->act[l - 2];
     const T slope = (T)net->leaky_slope, a_scale = (T)keep;
+    /* without dropout in between, the kernel's store takes the rectifiers' g'(z) */
+    pydl_epilogue ep;
+    const int fuse = keep >= 1 && FN(rectifier)(act, slope, NULL, Aprev + q0, np, &ep);
+    /* (np, mb) = W^T (np, n) . dZ (n, mb); column-major W^T is the stored array itself */
+    if (FN(product)(nq, mb, n, 1, W + q0, np, dZ, 1, n, dA + q0, np, fuse ? &ep : NULL)
+        && fuse)
+        return;
+    if (keep < 1) /* the same units as forward dropped, the same 1/keep_prob */
+        FN(apply_dropout)(c, l - 1, q0, q1, dA);
     if (nq == np) /* all rows: one contiguous block */
         FN(mul_derivative)(act, slope, (ptrdiff_t)np * mb, Aprev, a_scale, dA);
     else
@@ -733,7 +766,7 @@ int FN(pydl_product)(int M, int N, int K, double alpha, const T *A, int lda, con
 {
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
-    FN(product)(M, N, K, (T)alpha, A, lda, B, sbk, sbj, C, ldc);
+    FN(product)(M, N, K, (T)alpha, A, lda, B, sbk, sbj, C, ldc, NULL);
     return PYDL_OK;
 }
 
