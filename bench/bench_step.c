@@ -6,8 +6,9 @@
  *   make -C bench step && ./bench/bench_step [threads]
  *
  * Links OpenBLAS (Debian: apt install libopenblas-dev). pydl runs its own OpenMP threads and
- * calls BLAS sequentially from each (one thread pool): BLAS is held at one thread for pydl, and
- * given the same number of threads for the plain sgemm calls.
+ * computes its products sequentially in each (one thread pool), with its own kernel on
+ * AVX-512 CPUs (else BLAS, held at one thread for pydl); the plain sgemm calls get the same
+ * number of threads from OpenBLAS.
  */
 #include <stdio.h>
 #include <stdlib.h>
