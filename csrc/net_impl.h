@@ -50,9 +50,10 @@ static int FN(product)(int M, int N, int K, T alpha, const T *A, int lda, const 
     return 0;
 }
 
-/* Sets *ep to the epilogue that computes g(z + bias) (forward) or dA g'(z) with g' read off
- * gate = A (backward), and returns 1, for the activations a kernel's store can do (the
- * rectifiers; linear with a bias); else 0: sigmoid and tanh keep their own passes. */
+/* Sets *ep to the epilogue that adds bias (forward; NULL: none) and computes g(z), or dA g'(z)
+ * with g' read off gate = A (backward), and returns 1 when the kernel's store can do all of
+ * that (the rectifiers, linear); else 0: ep does the bias alone and sigmoid or tanh keep
+ * their own passes. */
 static int FN(rectifier)(int act, T slope, const T *bias, const T *gate, ptrdiff_t ldg,
                          pydl_epilogue *ep)
 {
@@ -61,7 +62,7 @@ static int FN(rectifier)(int act, T slope, const T *bias, const T *gate, ptrdiff
                              : act == PYDL_LEAKY_RELU ? PYDL_RECTIFY_LEAKY : PYDL_RECTIFY_NONE,
                              (float)slope};
     *ep = e;
-    return act == PYDL_RELU || act == PYDL_LEAKY_RELU || (act == PYDL_LINEAR && bias);
+    return act == PYDL_RELU || act == PYDL_LEAKY_RELU || act == PYDL_LINEAR;
 }
 
 /* ---- activations -------------------------------------------------------------------- */
@@ -142,15 +143,16 @@ static void FN(add_bias)(int n, ptrdiff_t nc, const T *b, T *Z)
             Z[j * n + i] += b[i];
 }
 
-/* Rows [r0, r1) of the nc columns of Z (ld n): Z := g(Z + b). One flat pass when the rows
- * are all of them (contiguous), else one pass per column (cloned: the bias add vectorizes). */
+/* Rows [r0, r1) of the nc columns of Z (ld n): Z := g(Z + b) (g(Z) if b is NULL). One flat
+ * pass when the rows are all of them (contiguous), else one pass per column (cloned: the
+ * bias add vectorizes). */
 PYDL_CLONES
 static void FN(bias_activate)(int act, T slope, int n, int r0, int r1, ptrdiff_t nc,
                               const T *b, T *Z)
 {
-    if (r1 - r0 == n)
+    if (b && r1 - r0 == n)
         FN(add_bias)(n, nc, b, Z);
-    else
+    else if (b)
         for (ptrdiff_t j = 0; j < nc; j++)
             for (int i = r0; i < r1; i++)
                 Z[j * n + i] += b[i];
@@ -223,13 +225,15 @@ static void FN(output_flat)(int act, ptrdiff_t count, T *z, const T *y, T *dz, T
     }
 }
 
-/* The output layer for nc examples: Z (n, nc) := A[L] (bias added here), dZ := A - Y, and
- * loss[k] := the loss of value k (sigmoid/linear, n per example) or of example k (softmax). */
+/* The output layer for nc examples: Z (n, nc) := A[L] (bias b added here unless NULL),
+ * dZ := A - Y, and loss[k] := the loss of value k (sigmoid/linear, n per example) or of
+ * example k (softmax). */
 static void FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T *dZ, T *loss,
                              const T *Y, const int32_t *labels, const int32_t *idx,
                              ptrdiff_t first)
 {
-    FN(add_bias)(n, nc, b, Z);
+    if (b)
+        FN(add_bias)(n, nc, b, Z);
     if (act != PYDL_SOFTMAX) {
         if (!idx) /* consecutive examples: their rows of Y are one contiguous block */
             FN(output_flat)(act, (ptrdiff_t)n * nc, Z, Y + first * n, dZ, loss);
@@ -468,15 +472,17 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
          * (nr, np), is copied first into this block's rows of the Wn area */
         T *Wn = c->Wn + (ptrdiff_t)r0 * np;
         FN(transpose)(np, nr, Wr, np, Wn, nr);
-        /* and it adds a hidden layer's bias and takes the rectifiers' g(z) as it stores Z */
-        const int fuse = finish && FN(rectifier)(act, (T)net->leaky_slope, b + r0, NULL, 0,
-                                                 &ep);
-        FN(product)(nr, mb, np, 1, Wn, nr, Ain, 1, np, Z + r0, n, fuse ? &ep : NULL);
-        if (fuse) {
-            if (FN(keep_of)(c, l) < 1)
-                FN(apply_dropout)(c, l, r0, r1, Z);
+        /* and it adds the bias (and takes the rectifiers' g) as it stores Z; the output
+         * layer's activations are never rectifiers: its bias alone */
+        const int whole = FN(rectifier)(act, (T)net->leaky_slope, b + r0, NULL, 0, &ep);
+        FN(product)(nr, mb, np, 1, Wn, nr, Ain, 1, np, Z + r0, n, &ep);
+        if (!finish)
             return;
-        }
+        if (!whole)
+            FN(bias_activate)(act, (T)net->leaky_slope, n, r0, r1, mb, NULL, Z);
+        if (FN(keep_of)(c, l) < 1)
+            FN(apply_dropout)(c, l, r0, r1, Z);
+        return;
     } else if (np < TINY_INPUTS && nr * np <= TINY_BLOCK) {
         /* OpenBLAS sends a transposed A with a short K down its general, packing path;
          * the same product from a copy of the block in W's own orientation takes its
@@ -628,7 +634,9 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     {   /* output activation (softmax needs whole columns), loss and dZ[L], by examples */
         const int n = net->dims[L];
         T *Z = (c->out ? c->out : c->A + FN(a_off)(net, L, mb)) + c0 * n;
-        const T *b = c->theta + w_off(net, L) + (ptrdiff_t)n * net->dims[L - 1];
+        /* the bias, unless pydl's kernel added it already */
+        const T *b = OWN_GEMM ? NULL
+                              : c->theta + w_off(net, L) + (ptrdiff_t)n * net->dims[L - 1];
         if (!c->with_cost) {
             FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, 0, n, c1 - c0, b, Z);
             return;
