@@ -22,8 +22,9 @@ static int block_limit = 1;
 
 /* float products: pydl's own kernel where the CPU runs it (sgemm.h), else the BLAS */
 typedef void (*own_sgemm_fn)(int M, int N, int K, float alpha, const float *A, ptrdiff_t lda,
-                             const float *B, ptrdiff_t sbk, ptrdiff_t sbj, float *C,
-                             ptrdiff_t ldc, const pydl_epilogue *ep);
+                             const int32_t *acols, const float *B, ptrdiff_t sbk,
+                             ptrdiff_t sbj, const int32_t *bcols, float *C, ptrdiff_t ldc,
+                             const pydl_epilogue *ep);
 static own_sgemm_fn own_sgemm = NULL;
 
 int pydl_set_float_products(const char *kernel)
@@ -351,9 +352,9 @@ const char *pydl_simd_level(void)
 /* ---- double: libm, pydl's exact precision ---- */
 #define T double
 #define SFX f64
-#define OWN_GEMM ((void (*)(int, int, int, double, const double *, ptrdiff_t, const double *, \
-                            ptrdiff_t, ptrdiff_t, double *, ptrdiff_t, \
-                            const pydl_epilogue *))NULL) /* BLAS only */
+#define OWN_GEMM ((void (*)(int, int, int, double, const double *, ptrdiff_t, const int32_t *, \
+                            const double *, ptrdiff_t, ptrdiff_t, const int32_t *, double *, \
+                            ptrdiff_t, const pydl_epilogue *))NULL) /* BLAS only */
 #define GEMM blas_dgemm
 #define GEMM_READY (blas_dgemm != NULL)
 #define EXP exp

@@ -40,7 +40,7 @@ static int FN(product)(int M, int N, int K, T alpha, const T *A, int lda, const 
                        int sbj, T *C, int ldc, const pydl_epilogue *ep)
 {
     if (OWN_GEMM) {
-        OWN_GEMM(M, N, K, alpha, A, lda, B, sbk, sbj, C, ldc, ep);
+        OWN_GEMM(M, N, K, alpha, A, lda, NULL, B, sbk, sbj, NULL, C, ldc, ep);
         return 1;
     }
     if (sbk == 1 && sbj >= K) /* B column-major (sbj alone is 1 when K is too) */
@@ -429,12 +429,21 @@ static ptrdiff_t FN(a_off)(const pydl_net *net, int l, int mb)
     return off;
 }
 
-static const void *FN(layer_input)(const FN(step_ctx) *c, int l)
+/* The input of layer l, (n[l-1], mb) with column j at A + j n[l-1]; or, where *cols is set,
+ * with column j at A + cols[j] n[l-1]: pydl's kernel reads a shuffled batch's rows of X
+ * where they lie (the BLAS needs them gathered into Xb first, and so do augmented ones). */
+static const T *FN(layer_input)(const FN(step_ctx) *c, int l, const int32_t **cols)
 {
-    const int n0 = c->net->dims[0];
+    *cols = NULL;
     if (l > 1)
         return c->A + FN(a_off)(c->net, l - 1, c->mb);
-    return c->idx || c->aug ? c->Xb : c->X + c->first * n0;
+    if (c->aug || (c->idx && !OWN_GEMM))
+        return c->Xb;
+    if (c->idx) {
+        *cols = c->idx;
+        return c->X;
+    }
+    return c->X + c->first * c->net->dims[0];
 }
 
 /* out (cols, rows; ld ldo) := in (rows, cols; ld ldi)^T, column-major, in 16 x 16 tiles */
@@ -460,7 +469,8 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     const int L = net->n_layers, mb = c->mb;
     const int n = net->dims[l], np = net->dims[l - 1], nr = r1 - r0;
     const T *W = c->theta + w_off(net, l);
-    const T *Ain = (const T *)FN(layer_input)(c, l);
+    const int32_t *cols;
+    const T *Ain = FN(layer_input)(c, l, &cols);
     T *Z = l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb);
     /* rows r0..r1 of W are columns r0..r1 of the stored W^T (np, n) */
     const T *Wr = W + (ptrdiff_t)r0 * np;
@@ -475,7 +485,7 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
         /* and it adds the bias (and takes the rectifiers' g) as it stores Z; the output
          * layer's activations are never rectifiers: its bias alone */
         const int whole = FN(rectifier)(act, (T)net->leaky_slope, b + r0, NULL, 0, &ep);
-        FN(product)(nr, mb, np, 1, Wn, nr, Ain, 1, np, Z + r0, n, &ep);
+        OWN_GEMM(nr, mb, np, 1, Wn, nr, NULL, Ain, 1, np, cols, Z + r0, n, &ep);
         if (!finish)
             return;
         if (!whole)
@@ -511,10 +521,14 @@ static int FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const T *W = c->theta + off;
     T *dW = c->grad + off;
     const T *dZ = c->D[l & 1];
-    const T *Ain = (const T *)FN(layer_input)(c, l);
+    const int32_t *cols;
+    const T *Ain = FN(layer_input)(c, l, &cols);
     const T inv_m = (T)1 / (T)mb;
     /* dW = (1/m) dZ . A_prev^T; stored as dW^T (np, n) = (1/m) A_prev (np, mb) . dZ^T (mb, n) */
-    FN(product)(nq, n, mb, inv_m, Ain + q0, np, dZ, n, 1, dW + q0, np, NULL);
+    if (cols) /* (then OWN_GEMM is set) */
+        OWN_GEMM(nq, n, mb, inv_m, Ain + q0, np, cols, dZ, n, 1, NULL, dW + q0, np, NULL);
+    else
+        FN(product)(nq, n, mb, inv_m, Ain + q0, np, dZ, n, 1, dW + q0, np, NULL);
     if (c->l2 != 0 || c->l1 != 0) {
         const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
         for (ptrdiff_t u = 0; u < n; u++)
@@ -610,7 +624,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     ptrdiff_t c0, c1, b0, b1, u0, u1;
     int nb, r0, r1;
     pydl_share(mb, tid, n_threads, &c0, &c1);
-    if (c->idx || c->aug) { /* gather the batch: rows of X are contiguous */
+    if (c->aug || (c->idx && !OWN_GEMM)) { /* gather the batch (see layer_input) */
         for (ptrdiff_t j = c0; j < c1; j++) {
             const T *x = c->X + (c->idx ? (ptrdiff_t)c->idx[j] : c->first + j) * n0;
             if (c->aug)

@@ -24,6 +24,7 @@
 #define PYDL_SGEMM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* What the final store of a product does to each value v of C (row i, column j), so that a
  * step's element pass runs on the tile in registers, with exactly the operations of the
@@ -64,8 +65,9 @@ PYDL_AVX512 static inline __m512 sg_load_lanes(const float *p, __mmask16 k)
  * K only), bias and gate point at the tile's rows and first column. */
 PYDL_AVX512 static inline __attribute__((always_inline)) void
 sg_tile(int nv, __mmask16 last, int width, int nc, int resume, int K, float alpha,
-        const float *A, ptrdiff_t lda, const float *const *b, ptrdiff_t sbk, float *C,
-        ptrdiff_t ldc, const pydl_epilogue *ep, const float *bias, const float *gate)
+        const float *A, ptrdiff_t lda, const int32_t *acols, const float *const *b,
+        ptrdiff_t sbk, float *C, ptrdiff_t ldc, const pydl_epilogue *ep, const float *bias,
+        const float *gate)
 {
     /* every loop over the tile's columns is unrolled, so that acc0/acc1 stay in registers
      * (an array indexed at run time lives in memory: the kernel ran at a third the speed) */
@@ -78,7 +80,7 @@ sg_tile(int nv, __mmask16 last, int width, int nc, int resume, int K, float alph
         acc1[c] = !resume || nv == 1 ? _mm512_setzero_ps() : sg_load_lanes(in + SG_VL, last);
     }
     for (int k = 0; k < K; k++) {
-        const float *a = A + k * lda;
+        const float *a = A + (acols ? acols[k] : k) * lda;
         const __m512 a0 = nv == 2 ? _mm512_loadu_ps(a) : sg_load_lanes(a, last);
         const __m512 a1 = nv == 2 ? sg_load_lanes(a + SG_VL, last) : _mm512_setzero_ps();
         const ptrdiff_t kb = k * sbk;
@@ -129,11 +131,13 @@ sg_tile(int nv, __mmask16 last, int width, int nc, int resume, int K, float alph
  * holds them (the FMA chains are the same in all: only fewer wasted columns). */
 PYDL_AVX512 static inline __attribute__((always_inline)) void
 sg_column_tile(int nv, __mmask16 last, int nc, int resume, int K, float alpha, const float *A,
-               ptrdiff_t lda, const float *const *b, ptrdiff_t sbk, float *C, ptrdiff_t ldc,
-               const pydl_epilogue *ep, const float *bias, const float *gate)
+               ptrdiff_t lda, const int32_t *acols, const float *const *b, ptrdiff_t sbk,
+               float *C, ptrdiff_t ldc, const pydl_epilogue *ep, const float *bias,
+               const float *gate)
 {
 #define SG_TILE(width, resume_) \
-    sg_tile(nv, last, width, nc, resume_, K, alpha, A, lda, b, sbk, C, ldc, ep, bias, gate)
+    sg_tile(nv, last, width, nc, resume_, K, alpha, A, lda, acols, b, sbk, C, ldc, ep, bias, \
+            gate)
     if (resume) /* a constant here too: a run-time choice spilled accumulators */
         SG_TILE(SG_NR, 1);
     else if (nc > 2 * SG_NR / 3)
@@ -152,22 +156,27 @@ sg_column_tile(int nv, __mmask16 last, int nc, int resume, int K, float alpha, c
 /* The M rows by N columns of C over k in [k0, k0 + kc): the tiles, 2 SG_VL rows at a time
  * down each SG_NR columns of B. */
 PYDL_AVX512 static void sg_block(int M, int N, int k0, int kc, int resume, float alpha,
-                                 const float *A, ptrdiff_t lda, const float *B, ptrdiff_t sbk,
-                                 ptrdiff_t sbj, float *C, ptrdiff_t ldc,
+                                 const float *A, ptrdiff_t lda, const int32_t *acols,
+                                 const float *B, ptrdiff_t sbk, ptrdiff_t sbj,
+                                 const int32_t *bcols, float *C, ptrdiff_t ldc,
                                  const pydl_epilogue *ep)
 {
     const __mmask16 full = sg_lanes(SG_VL);
-    const float *Ak = A + k0 * lda;
+    const float *Ak = acols ? A : A + k0 * lda;
+    const int32_t *ak = acols ? acols + k0 : NULL;
     const float *bias = ep ? (const float *)ep->bias : NULL;
     const float *gate = ep ? (const float *)ep->gate : NULL;
     for (int j0 = 0; j0 < N; j0 += SG_NR) {
         const int nc = N - j0 < SG_NR ? N - j0 : SG_NR;
         const float *b[SG_NR];
         for (int c = 0; c < SG_NR; c++) /* past the edge: the last column again */
-            b[c] = B + k0 * sbk + (ptrdiff_t)(j0 + (c < nc ? c : nc - 1)) * sbj;
+        {
+            const int j = j0 + (c < nc ? c : nc - 1);
+            b[c] = B + k0 * sbk + (ptrdiff_t)(bcols ? bcols[j] : j) * sbj;
+        }
         float *Cj = C + (ptrdiff_t)j0 * ldc;
         const float *Gj = gate ? gate + (ptrdiff_t)j0 * ep->ldg : NULL;
-#define SG_AT(i) Ak + (i), lda, b, sbk, Cj + (i), ldc, ep, bias ? bias + (i) : NULL, \
+#define SG_AT(i) Ak + (i), lda, ak, b, sbk, Cj + (i), ldc, ep, bias ? bias + (i) : NULL, \
                  Gj ? Gj + (i) : NULL
         int i0 = 0;
         for (; i0 + 2 * SG_VL <= M; i0 += 2 * SG_VL)
@@ -181,11 +190,13 @@ PYDL_AVX512 static void sg_block(int M, int N, int k0, int kc, int resume, float
     }
 }
 
-/* The product, with the epilogue ep (or NULL) on its final store. */
+/* The product, with the epilogue ep (or NULL) on its final store. Where acols (bcols) is
+ * given, column k of A is A + acols[k] lda (column j of B starts at B + bcols[j] sbj): the
+ * rows of X a mini-batch takes, read where they lie. */
 PYDL_AVX512 static void pydl_sgemm_avx512(int M, int N, int K, float alpha, const float *A,
-                                          ptrdiff_t lda, const float *B, ptrdiff_t sbk,
-                                          ptrdiff_t sbj, float *C, ptrdiff_t ldc,
-                                          const pydl_epilogue *ep)
+                                          ptrdiff_t lda, const int32_t *acols, const float *B,
+                                          ptrdiff_t sbk, ptrdiff_t sbj, const int32_t *bcols,
+                                          float *C, ptrdiff_t ldc, const pydl_epilogue *ep)
 {
     /* rows in blocks of MC, and a K over 2 KC in equal chunks of at most KC: an A block of
      * at most MC x 2 KC floats (a shorter K in chunks gained nothing, and lost the narrow
@@ -203,8 +214,8 @@ PYDL_AVX512 static void pydl_sgemm_avx512(int M, int N, int K, float alpha, cons
                 at.bias = (const float *)ep->bias + i_lo;
             if (ep && ep->gate)
                 at.gate = (const float *)ep->gate + i_lo;
-            sg_block(i_hi - i_lo, N, k0, k1 - k0, q > 0, final ? alpha : 1.0f, A + i_lo, lda, B,
-                     sbk, sbj, C + i_lo, ldc, ep && final ? &at : NULL);
+            sg_block(i_hi - i_lo, N, k0, k1 - k0, q > 0, final ? alpha : 1.0f, A + i_lo, lda,
+                     acols, B, sbk, sbj, bcols, C + i_lo, ldc, ep && final ? &at : NULL);
         }
     }
 }
