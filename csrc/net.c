@@ -101,7 +101,7 @@ ptrdiff_t pydl_n_params(const pydl_net *net)
 
 /* The workspace for batches of mb examples, as offsets (in elements) of
  * Xb (n0, mb) | A[1..L] | D[0], D[1] (max n, mb) each | loss (n[L], mb) | grad (P) |
- * Wn (the largest n[l] n[l-1]: one layer's W in its own orientation, see forward_rows) | end. */
+ * Wn (the largest n[l] n[l-1]: a layer's W in its own orientation, see forward_rows) | end. */
 enum { WS_XB, WS_A, WS_D0, WS_D1, WS_LOSS, WS_GRAD, WS_WN, WS_END };
 
 static void ws_layout(const pydl_net *net, int mb, ptrdiff_t off[WS_END + 1])

@@ -1,13 +1,14 @@
 /*
  * sgemm.h -- pydl's own float matrix product, for x86-64 CPUs with AVX-512.
  *
- * pydl_sgemm_avx512(M, N, K, alpha, A, lda, B, sbk, sbj, C, ldc):
+ * pydl_sgemm_avx512(M, N, K, alpha, A, lda, acols, B, sbk, sbj, bcols, C, ldc, ep):
  * C (M, N) := alpha * A (M, K) * B (K, N), C column-major with ldc. Column k of A starts at
  * A + k*lda (its M values contiguous); B's element (k, j) is B[k*sbk + j*sbj], so B may be
- * read either way round without a copy. Tiles of 32 rows by 12 columns of C are held in 24
- * of the 32 zmm registers over a chunk of K; A is read in place, B by broadcasts (no
- * packing). Chunks of K and blocks of rows keep the A block in L2 and the tile's columns of
- * B in L1 while the tiles pass.
+ * read either way round without a copy (acols, bcols: columns picked by index instead; ep:
+ * what the final store does besides, see pydl_epilogue). Tiles of 32 rows by 12 columns of
+ * C are held in 24 of the 32 zmm registers over a chunk of K; A is read in place, B by
+ * broadcasts (no packing). Chunks of K and blocks of rows keep the A block in L2 and the
+ * tile's columns of B in L1 while the tiles pass.
  *
  * Every element of C is alpha * (a fused multiply-add chain over k = 0, 1, ..., K-1 from 0):
  * the same operations whatever the tile, the edge, the block or the thread that computes it
@@ -127,8 +128,8 @@ sg_tile(int nv, __mmask16 last, int width, int nc, int resume, int K, float alph
     }
 }
 
-/* The tile of nc columns, computed in the narrowest of SG_NR, 2NR/3, SG_NR/3, 2, 1 columns that
- * holds them (the FMA chains are the same in all: only fewer wasted columns). */
+/* The tile of nc columns, computed in the narrowest of 12, 8, 4, 2 or 1 columns that holds
+ * them (the FMA chains are the same in all: only fewer wasted columns). */
 PYDL_AVX512 static inline __attribute__((always_inline)) void
 sg_column_tile(int nv, __mmask16 last, int nc, int resume, int K, float alpha, const float *A,
                ptrdiff_t lda, const int32_t *acols, const float *const *b, ptrdiff_t sbk,
