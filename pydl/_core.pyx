@@ -623,7 +623,8 @@ def product(a, b, double alpha=1.0):
     if a.shape[1] != b.shape[0]:
         raise ValueError(f"a (M, K) and b (K, N) must agree in K, got {a.shape} and {b.shape}")
     if max(a.shape + b.shape) > _INT_MAX or max(a.strides + b.strides) > _INT_MAX:
-        raise ValueError("a and b must have fewer than 2**31 rows, columns and elements per stride")
+        raise ValueError("a and b must have fewer than 2**31 rows, columns and elements "
+                         "per stride")
     cdef int M = a.shape[0], K = a.shape[1], N = b.shape[1]
     sa, lda = _unit_strides(a, "a")
     sbk, sbj = _unit_strides(b, "b")
