@@ -474,9 +474,9 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     T *Z = l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb);
     /* rows r0..r1 of W are columns r0..r1 of the stored W^T (np, n) */
     const T *Wr = W + (ptrdiff_t)r0 * np;
-    const T *b = W + (ptrdiff_t)n * np;
     const int act = net->act[l - 1];
-    pydl_epilogue ep;
+    const T *b = W + (ptrdiff_t)n * np; /* the bias still to add (NULL: added) */
+    int whole = 0;                       /* g(z + b) done as the product stored Z */
     if (OWN_GEMM) {
         /* the own kernel reads A in place by columns: the block of W in its orientation,
          * (nr, np), is copied first into this block's rows of the Wn area */
@@ -484,15 +484,10 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
         FN(transpose)(np, nr, Wr, np, Wn, nr);
         /* and it adds the bias (and takes the rectifiers' g) as it stores Z; the output
          * layer's activations are never rectifiers: its bias alone */
-        const int whole = FN(rectifier)(act, (T)net->leaky_slope, b + r0, NULL, 0, &ep);
+        pydl_epilogue ep;
+        whole = FN(rectifier)(act, (T)net->leaky_slope, b + r0, NULL, 0, &ep);
+        b = NULL;
         OWN_GEMM(nr, mb, np, 1, Wn, nr, NULL, Ain, 1, np, cols, Z + r0, n, &ep);
-        if (!finish)
-            return;
-        if (!whole)
-            FN(bias_activate)(act, (T)net->leaky_slope, n, r0, r1, mb, NULL, Z);
-        if (FN(keep_of)(c, l) < 1)
-            FN(apply_dropout)(c, l, r0, r1, Z);
-        return;
     } else if (np < TINY_INPUTS && nr * np <= TINY_BLOCK) {
         /* OpenBLAS sends a transposed A with a short K down its general, packing path;
          * the same product from a copy of the block in W's own orientation takes its
@@ -505,7 +500,8 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     }
     if (!finish)
         return;
-    FN(bias_activate)(act, (T)net->leaky_slope, n, r0, r1, mb, b, Z);
+    if (!whole)
+        FN(bias_activate)(act, (T)net->leaky_slope, n, r0, r1, mb, b, Z);
     if (FN(keep_of)(c, l) < 1)
         FN(apply_dropout)(c, l, r0, r1, Z);
 }

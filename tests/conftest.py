@@ -50,7 +50,7 @@ DTYPE_KERNELS = [(np.float32, k) for k in FLOAT_KERNELS] + [(np.float64, None)]
 
 
 @pytest.fixture
-def kernel_of(request):
+def kernel_of():
     """Call kernel_of(name) to compute float32 products with `name` for this test (None:
     the current one); the previous choice comes back afterwards."""
     previous = pydl._core.float_products()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import pydl
-from conftest import FLOAT_KERNELS
+from conftest import DTYPE_KERNELS, FLOAT_KERNELS
 
 OWN = [k for k in FLOAT_KERNELS if k != "blas"]
 EPS = {np.dtype(np.float32): 2.0**-24, np.dtype(np.float64): 2.0**-53}
@@ -38,8 +38,7 @@ def assert_product(c, a, b, alpha):
     assert np.all(err <= bound + np.finfo(a.dtype).tiny), (err - bound).max()
 
 
-@pytest.mark.parametrize("dtype,kernel", [(np.float32, k) for k in FLOAT_KERNELS]
-                         + [(np.float64, None)])
+@pytest.mark.parametrize("dtype,kernel", DTYPE_KERNELS)
 @pytest.mark.parametrize("b_rows", [False, True])
 def test_product_matches_numpy(rng, kernel_of, dtype, kernel, b_rows):
     kernel_of(kernel)
