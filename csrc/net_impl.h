@@ -300,6 +300,18 @@ static void FN(update_range)(int kind, T lr, T b1, T b2, T eps, T c1, T c2, ptrd
             theta[i] -= lr * (v[i] * c1) / (SQRT(s[i] * c2) + eps);
         }
         break;
+    case PYDL_OPT_SGD_MOMENTUM:
+        for (ptrdiff_t i = lo; i < hi; i++) {
+            v[i] = b1 * v[i] - lr * g[i];
+            theta[i] += v[i];
+        }
+        break;
+    case PYDL_OPT_NESTEROV:
+        for (ptrdiff_t i = lo; i < hi; i++) {
+            v[i] = b1 * v[i] - lr * g[i];
+            theta[i] += b1 * v[i] - lr * g[i];
+        }
+        break;
     default: /* PYDL_OPT_GD */
         for (ptrdiff_t i = lo; i < hi; i++)
             theta[i] -= lr * g[i];
@@ -340,6 +352,8 @@ typedef struct {
     ptrdiff_t first;
     const T *Y;
     const int32_t *labels;
+    const T *sw;             /* sample weights of the whole X, or NULL */
+    T sw_scale;              /* mb / (the batch's sum of sw): dZ[L] and losses get sw * this */
     int with_cost;           /* Y or labels given */
     int with_grad;           /* run the backward pass into grad */
     T *theta;                /* written only by the update (training: opt != NULL) */
@@ -610,6 +624,30 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
             FN(mul_derivative)(act, slope, nq, Aprev + j * np + q0, a_scale, dA + j * np + q0);
 }
 
+/* Sample weights on examples [c0, c1) of the step: their dZ[L] columns and losses times
+ * sw_i * sw_scale, so that the (1/m_b) of the gradient and cost becomes 1/sum(sw). */
+static void FN(weigh_examples)(const FN(step_ctx) *c, int n, ptrdiff_t c0, ptrdiff_t c1)
+{
+    const int lw = loss_width(c->net);
+    T *dZ = c->D[c->net->n_layers & 1];
+    for (ptrdiff_t j = c0; j < c1; j++) {
+        const T f = c->sw[c->idx ? (ptrdiff_t)c->idx[j] : c->first + j] * c->sw_scale;
+        for (int i = 0; i < n; i++)
+            dZ[j * n + i] *= f;
+        for (int i = 0; i < lw; i++)
+            c->loss[j * lw + i] *= f;
+    }
+}
+
+/* mb / (the sum of the batch's sample weights), summed in a fixed order; 0 for a zero sum */
+static double FN(weight_scale)(const T *sw, const int32_t *idx, ptrdiff_t first, int mb)
+{
+    double sum = 0;
+    for (int j = 0; j < mb; j++)
+        sum += (double)sw[idx ? (ptrdiff_t)idx[j] : first + j];
+    return sum > 0 ? mb / sum : 0.0;
+}
+
 /* One step, run by each of n_threads threads: forward, cost, backward and (training) the
  * update -- applied only when the loss and every gradient are finite, so that a diverging
  * step leaves theta as it was. */
@@ -655,6 +693,8 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z, c->D[L & 1] + c0 * n,
                          c->loss + c0 * loss_width(net), c->Y, c->labels,
                          c->idx ? c->idx + c0 : NULL, c->first + c0);
+        if (c->sw)
+            FN(weigh_examples)(c, n, c0, c1);
         if (!c->with_grad)
             return;
     }
@@ -829,9 +869,10 @@ int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, 
 }
 
 int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
-                       const T *Y, const int32_t *labels, double l2, double l1, double *cost,
-                       T *grad, T *work)
+                       const T *Y, const int32_t *labels, const T *sw, double l2, double l1,
+                       double *cost, T *grad, T *work)
 {
+    const double scale = sw ? FN(weight_scale)(sw, NULL, 0, m) : 1.0;
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
     FN(step_ctx) c = {0};
@@ -841,14 +882,16 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
     c.with_cost = 1; c.with_grad = grad != NULL;
     if (grad)
         c.grad = grad;
-    c.l2 = (T)l2; c.l1 = (T)l1;
+    c.sw = sw; c.sw_scale = (T)scale;
+    c.l2 = (T)(l2 * scale); c.l1 = (T)(l1 * scale);
     const double loss = FN(run_step)(&c, pydl_effective_threads(n_threads, net, m));
-    *cost = (loss + FN(regularization)(net, theta, l2, l1)) / m;
+    *cost = (loss + scale * FN(regularization)(net, theta, l2, l1)) / m;
     return isfinite(*cost) ? PYDL_OK : PYDL_ERR_NONFINITE;
 }
 
 int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X, const T *Y,
-                   const int32_t *labels, int64_t epoch0, int n_epochs, const double *lr,
+                   const int32_t *labels, const T *sw, int64_t epoch0, int n_epochs,
+                   const double *lr,
                    double *cost_out, double *step_cost, double *step_lr, int *epochs_done,
                    int32_t *perm, T *work)
 {
@@ -866,6 +909,7 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     c.with_cost = 1; c.with_grad = 1;
     c.l2 = (T)tr->l2; c.l1 = (T)tr->l1;
     c.opt = tr->opt; c.v = v; c.s = s;
+    c.sw = sw;
     int bad = 0;
     c.bad = &bad;
     pydl_step_key dk = {{(uint32_t)tr->seed, (uint32_t)(tr->seed >> 32)}, 0, 0};
@@ -895,6 +939,13 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
             c.lr = tr->lr_step_k > 0 ? lr[e] * tr->lr_step_k / sqrt((double)c.t) : lr[e];
             /* m_b * J_b at the parameters before the update: the regularization first */
             c.reg = FN(regularization)(net, theta, tr->l2, tr->l1);
+            if (sw) { /* J_b = (sum sw_i loss_i + reg) / sum sw_i: scale all by m_b / sum */
+                const double scale = FN(weight_scale)(sw, c.idx, first, mb);
+                c.sw_scale = (T)scale;
+                c.l2 = (T)(tr->l2 * scale);
+                c.l1 = (T)(tr->l1 * scale);
+                c.reg *= scale;
+            }
             bad = 0;
             const double batch = FN(run_step)(&c, nt) + c.reg;
             if (bad) { /* the step skipped its update: theta is as it was */

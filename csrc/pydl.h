@@ -87,7 +87,11 @@ typedef enum {
     PYDL_OPT_GD = 0,       /* theta -= lr * g */
     PYDL_OPT_MOMENTUM = 1, /* v = b1 v + (1-b1) g;        theta -= lr * v */
     PYDL_OPT_RMSPROP = 2,  /* s = b2 s + (1-b2) g^2;      theta -= lr * g / (sqrt(s) + eps) */
-    PYDL_OPT_ADAM = 3      /* both, bias-corrected by 1 - b^t; theta -= lr * vh / (sqrt(sh) + eps) */
+    PYDL_OPT_ADAM = 3,     /* both, bias-corrected by 1 - b^t; theta -= lr * vh / (sqrt(sh) + eps) */
+    /* scikit-learn's SGD momentum (its MLP's solver='sgd'): the velocity carries the
+     * learning rate, so a rate changed between epochs scales new gradients only */
+    PYDL_OPT_SGD_MOMENTUM = 4, /* v = b1 v - lr g;  theta += v */
+    PYDL_OPT_NESTEROV = 5      /* v = b1 v - lr g;  theta += b1 v - lr g */
 } pydl_optimizer_kind;
 
 typedef struct {
@@ -145,10 +149,11 @@ int pydl_forward_##SFX(const pydl_net *net, int n_threads, int m, const T *theta
                        const T *X, T *out, T *work);                                         \
 /* Cost (with the regularization terms) and, if grad is not NULL, its gradient over theta,  \
  * for m examples, full batch. Y is (m, n[L]) for sigmoid/linear outputs, labels (m,)      \
- * for softmax; the other is NULL. */                                                        \
+ * for softmax; the other is NULL. sw: sample weights (m,), >= 0 with a sum > 0, or NULL   \
+ * (all 1); with them J = (sum_i sw_i loss_i + regularization) / sum_i sw_i. */             \
 int pydl_cost_grad_##SFX(const pydl_net *net, int n_threads, int m, const T *theta,          \
-                         const T *X, const T *Y, const int32_t *labels, double l2,           \
-                         double l1, double *cost, T *grad, T *work);                         \
+                         const T *X, const T *Y, const int32_t *labels, const T *sw,        \
+                         double l2, double l1, double *cost, T *grad, T *work);             \
 /* Applies update number t (>= 1; opt->t is not read) to theta (length P) from grad; v, s:  \
  * the optimizer's state, overwritten (NULL when the optimizer does not use it). */         \
 void pydl_update_##SFX(const pydl_optimizer *opt, int64_t t, double lr, ptrdiff_t P,         \
@@ -160,9 +165,12 @@ void pydl_update_##SFX(const pydl_optimizer *opt, int64_t t, double lr, ptrdiff_
  * *epochs_done receives the number of completed epochs; on PYDL_ERR_INTERRUPTED the       \
  * parameters are those after the last completed step, on PYDL_ERR_NONFINITE those before  \
  * the failing step (its update is skipped). perm: int32 workspace of m. Dropout (net->keep) \
- * and augmentation (tr->augment) act here only. */                                          \
+ * and augmentation (tr->augment) act here only. sw: sample weights as for cost_grad, each  \
+ * batch's J_b weighted by its own weights (a batch whose weights sum to 0 contributes a    \
+ * zero gradient and a zero cost), or NULL. */                                               \
 int pydl_train_##SFX(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X,          \
-                     const T *Y, const int32_t *labels, int64_t epoch0, int n_epochs,        \
+                     const T *Y, const int32_t *labels, const T *sw, int64_t epoch0,         \
+                     int n_epochs,                                                           \
                      const double *lr, double *cost_out, double *step_cost, double *step_lr,  \
                      int *epochs_done, int32_t *perm, T *work);                              \
 /* 1 if all count values of a are finite (no NaN, no inf), else 0; large arrays are         \

@@ -25,7 +25,8 @@ pydl_init(<pydl_sgemm_fn>sgemm, <pydl_dgemm_fn>dgemm)
 
 ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
-OPTIMIZERS = {"gd": 0, "momentum": 1, "rmsprop": 2, "adam": 3}
+# sgd_momentum, nesterov: scikit-learn's momentum form (for pydl.sklearn), v = b1 v - lr g
+OPTIMIZERS = {"gd": 0, "momentum": 1, "rmsprop": 2, "adam": 3, "sgd_momentum": 4, "nesterov": 5}
 _INT_MAX = 2**31 - 1
 
 
@@ -243,17 +244,21 @@ def forward(Architecture arch not None, theta, X, out, work, int n_threads=1):
 
 
 def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double l1, grad, work,
-              int n_threads=1):
+              int n_threads=1, sample_weight=None):
     """The cost J (with the L2/L1 terms) on (X, Y or labels); grad (P,) := dJ/dtheta
-    unless grad is None. Returns J (inf or nan when the network overflows)."""
+    unless grad is None. Returns J (inf or nan when the network overflows). sample_weight:
+    None or (m,) of the network's dtype, finite, >= 0, with a sum > 0:
+    J = (sum_i w_i loss_i + regularization) / sum_i w_i."""
     dtype = _check_common(arch, theta, X, work, None, n_threads)
     cdef int m = X.shape[0]
     check_finite(X, "X", n_threads)
     _check_targets(arch, dtype, m, Y, labels)
+    _check_sample_weight(sample_weight, dtype, m)
     if grad is not None:
         check_array(grad, "grad", dtype, (arch.n_params,), writable=True)
     check_disjoint([("grad", grad), ("work", work)],
-                   [("theta", theta), ("X", X), ("Y", Y), ("labels", labels)])
+                   [("theta", theta), ("X", X), ("Y", Y), ("labels", labels),
+                    ("sample_weight", sample_weight)])
     if not (isfinite(l2) and l2 >= 0) or not (isfinite(l1) and l1 >= 0):
         raise ValueError(f"l2 and l1 must be finite and >= 0, got l2={l2}, l1={l1}")
     cdef void *pt = _ptr(theta)
@@ -262,20 +267,32 @@ def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double
     cdef int32_t *pl = <int32_t *>_ptr(labels)
     cdef void *pg = _ptr(grad)
     cdef void *pw = _ptr(work)
+    cdef void *psw = _ptr(sample_weight)
     cdef double cost = 0
     cdef int status
     cdef bint f32 = dtype == np.float32
     with nogil:
         if f32:
             status = pydl_cost_grad_f32(&arch.net, n_threads, m, <float *>pt, <float *>px,
-                                        <float *>py, pl, l2, l1, &cost, <float *>pg, <float *>pw)
+                                        <float *>py, pl, <float *>psw, l2, l1, &cost, <float *>pg,
+                                        <float *>pw)
         else:
             status = pydl_cost_grad_f64(&arch.net, n_threads, m, <double *>pt, <double *>px,
-                                        <double *>py, pl, l2, l1, &cost, <double *>pg,
+                                        <double *>py, pl, <double *>psw, l2, l1, &cost, <double *>pg,
                                         <double *>pw)
     if status != PYDL_ERR_NONFINITE:
         _raise_for(status)
     return cost
+
+
+cdef _check_sample_weight(sample_weight, dtype, int m):
+    """None, or (m,) of dtype, finite, >= 0, with a sum > 0."""
+    if sample_weight is None:
+        return
+    check_array(sample_weight, "sample_weight", dtype, (m,))
+    check_finite(sample_weight, "sample_weight")
+    if (sample_weight < 0).any() or not sample_weight.sum() > 0:
+        raise ValueError("sample_weight must hold weights >= 0 with a sum > 0")
 
 
 cdef int _fill_optimizer(pydl_optimizer *o, str kind, double beta1, double beta2,
@@ -300,7 +317,7 @@ cdef int _fill_optimizer(pydl_optimizer *o, str kind, double beta1, double beta2
 cdef tuple _check_state(str kind, theta, v, s):
     """(v, s) checked for the optimizer `kind`, each None where the kind does not use it."""
     P = theta.shape[0]
-    if kind in ("momentum", "adam"):
+    if kind in ("momentum", "adam", "sgd_momentum", "nesterov"):
         check_array(v, "v", theta.dtype, (P,), writable=True)
     else:
         v = None
@@ -359,14 +376,15 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
           double beta2, double epsilon, progress, lrs, costs, int64_t epoch0,
           int batch_size, bint shuffle, uint64_t seed, double l2, double l1,
           double lr_step_k, int n_threads, work, perm, step_costs=None, step_lrs=None,
-          augment=None):
+          augment=None, sample_weight=None):
     """Trains len(lrs) epochs in one C call, the GIL released.
 
     progress: int64 array [t, epochs_done]; t (updates applied so far) is read, and both
     are written back however the call ends, so an interrupted run keeps its count.
     costs[:epochs_done] receive the epochs' costs; step_costs/step_lrs (optional, float64,
     len(lrs) * ceil(m / batch_size) each) the cost J_b and learning rate of every step;
-    augment: None or (height, width, channels, flip, max_shift). Raises KeyboardInterrupt (or whatever a
+    augment: None or (height, width, channels, flip, max_shift); sample_weight: as for
+    cost_grad, each mini-batch's cost weighted by its own weights. Raises KeyboardInterrupt (or whatever a
     signal handler raised) with the parameters left after the last completed step, and
     FloatingPointError when a batch cost stops being finite (before that batch's update).
     """
@@ -377,6 +395,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         raise ValueError(f"batch_size must be in [1, {m}], got {batch_size}")
     check_finite(X, "X", n_threads)
     _check_targets(arch, dtype, m, Y, labels)
+    _check_sample_weight(sample_weight, dtype, m)
     v, s = _check_state(optimizer, theta, v, s)
     check_array(lrs, "lrs", np.float64, (None,))
     cdef int n_epochs = lrs.shape[0]
@@ -397,7 +416,8 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     check_disjoint([("theta", theta), ("v", v), ("s", s), ("work", work), ("perm", perm),
                     ("costs", costs), ("progress", progress), ("step_costs", step_costs),
                     ("step_lrs", step_lrs)],
-                   [("X", X), ("Y", Y), ("labels", labels), ("lrs", lrs)])
+                   [("X", X), ("Y", Y), ("labels", labels), ("lrs", lrs),
+                    ("sample_weight", sample_weight)])
     check_array(progress, "progress", np.int64, (2,), writable=True)
 
     cdef pydl_optimizer o
@@ -426,6 +446,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     cdef void *px = _ptr(X)
     cdef void *py = _ptr(Y)
     cdef int32_t *pl = <int32_t *>_ptr(labels)
+    cdef void *psw = _ptr(sample_weight)
     cdef double *plr = <double *>_ptr(lrs)
     cdef double *pc = <double *>_ptr(costs)
     cdef double *psc = <double *>_ptr(step_costs)
@@ -440,11 +461,13 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     with nogil:
         if f32:
             status = pydl_train_f32(&tr, m, <float *>pt, <float *>pv, <float *>ps,
-                                    <float *>px, <float *>py, pl, epoch0, n_epochs, plr, pc,
+                                    <float *>px, <float *>py, pl, <float *>psw, epoch0, n_epochs,
+                                    plr, pc,
                                     psc, psl, &done, pp, <float *>pw)
         else:
             status = pydl_train_f64(&tr, m, <double *>pt, <double *>pv, <double *>ps,
-                                    <double *>px, <double *>py, pl, epoch0, n_epochs, plr, pc,
+                                    <double *>px, <double *>py, pl, <double *>psw, epoch0,
+                                    n_epochs, plr, pc,
                                     psc, psl, &done, pp, <double *>pw)
     progress[0] = o.t
     progress[1] = done

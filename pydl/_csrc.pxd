@@ -67,21 +67,25 @@ cdef extern from "pydl.h" nogil:
     int pydl_forward_f64(const pydl_net *net, int n_threads, int m, const double *theta,
                          const double *X, double *out, double *work)
     int pydl_cost_grad_f32(const pydl_net *net, int n_threads, int m, const float *theta,
-                           const float *X, const float *Y, const int32_t *labels, double l2,
-                           double l1, double *cost, float *grad, float *work)
+                           const float *X, const float *Y, const int32_t *labels,
+                           const float *sw, double l2, double l1, double *cost, float *grad,
+                           float *work)
     int pydl_cost_grad_f64(const pydl_net *net, int n_threads, int m, const double *theta,
-                           const double *X, const double *Y, const int32_t *labels, double l2,
-                           double l1, double *cost, double *grad, double *work)
+                           const double *X, const double *Y, const int32_t *labels,
+                           const double *sw, double l2, double l1, double *cost, double *grad,
+                           double *work)
     void pydl_update_f32(const pydl_optimizer *opt, int64_t t, double lr, Py_ssize_t P,
                          float *theta, const float *grad, float *v, float *s, int n_threads)
     void pydl_update_f64(const pydl_optimizer *opt, int64_t t, double lr, Py_ssize_t P,
                          double *theta, const double *grad, double *v, double *s, int n_threads)
     int pydl_train_f32(const pydl_train *tr, int m, float *theta, float *v, float *s,
-                       const float *X, const float *Y, const int32_t *labels, int64_t epoch0,
+                       const float *X, const float *Y, const int32_t *labels, const float *sw,
+                       int64_t epoch0,
                        int n_epochs, const double *lr, double *cost_out, double *step_cost,
                        double *step_lr, int *epochs_done, int32_t *perm, float *work)
     int pydl_train_f64(const pydl_train *tr, int m, double *theta, double *v, double *s,
-                       const double *X, const double *Y, const int32_t *labels, int64_t epoch0,
+                       const double *X, const double *Y, const int32_t *labels, const double *sw,
+                       int64_t epoch0,
                        int n_epochs, const double *lr, double *cost_out, double *step_cost,
                        double *step_lr, int *epochs_done, int32_t *perm, double *work)
     const char *pydl_simd_level()
