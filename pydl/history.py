@@ -56,6 +56,57 @@ class History:
         return (np.array(self.epochs, dtype=np.int64), np.array(self.cost),
                 np.array(self.learning_rate))
 
+    def plot(self, ax=None):
+        """Draw the learning curves: the cost of every epoch, the dev set's cost and
+        accuracy when there is one, and the learning rate on a second axis.
+
+        Needs matplotlib (``pip install "pydl[plot]"``).
+
+        Parameters
+        ----------
+        ax : matplotlib.axes.Axes, optional
+            Where to draw the costs; by default a new figure's. The learning rate (and the
+            dev accuracy) get axes of their own sharing its x axis (``ax.figure.axes``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+            The axes of the costs, epochs on x.
+        """
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise ImportError('History.plot needs matplotlib: pip install "pydl[plot]"') \
+                from None
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            ax = plt.figure(figsize=(8, 4.5)).add_subplot()
+        epochs = np.asarray(self.epochs)
+        lines = ax.plot(epochs, self.cost, color="C0", label="cost")
+        if self.dev_cost:
+            lines += ax.plot(epochs[:len(self.dev_cost)], self.dev_cost, color="C1",
+                             label="dev cost")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cost J")
+        lr_ax = ax.twinx()
+        lines += lr_ax.plot(epochs, self.learning_rate, color="0.5", linestyle=":",
+                            label="learning rate")
+        lr_ax.set_ylabel("learning rate")
+        if len(set(self.learning_rate)) > 1:  # decay: a log scale shows it
+            lr_ax.set_yscale("log")
+        elif self.learning_rate:  # constant: a flat line mid-height
+            lr_ax.set_ylim(0, 2 * self.learning_rate[0])
+        if self.dev_accuracy:
+            acc_ax = ax.twinx()
+            acc_ax.spines["right"].set_position(("axes", 1.2))
+            lines += acc_ax.plot(epochs[:len(self.dev_accuracy)], self.dev_accuracy,
+                                 color="C2", label="dev accuracy")
+            acc_ax.set_ylabel("dev accuracy")
+        ax.legend(lines, [line.get_label() for line in lines], loc="center right")
+        ax.figure.tight_layout()
+        return ax
+
     def __repr__(self):
         last = f", last cost {self.cost[-1]:.6g}" if self.cost else ""
         return f"History({len(self)} epochs{last}, {self.wall_time:.3f}s)"
