@@ -338,6 +338,7 @@ const char *pydl_simd_level(void)
 #define LOG1P pydl_log1pf
 #define TANH pydl_tanhf
 #define SQRT sqrtf
+#define LOG logf
 #include "net_impl.h"
 #undef T
 #undef SFX
@@ -348,6 +349,7 @@ const char *pydl_simd_level(void)
 #undef LOG1P
 #undef TANH
 #undef SQRT
+#undef LOG
 
 /* ---- double: libm, pydl's exact precision ---- */
 #define T double
@@ -361,4 +363,5 @@ const char *pydl_simd_level(void)
 #define LOG1P log1p
 #define TANH tanh
 #define SQRT sqrt
+#define LOG log
 #include "net_impl.h"

@@ -88,6 +88,10 @@ static void FN(activate)(int act, T slope, ptrdiff_t count, T *z)
         for (ptrdiff_t i = 0; i < count; i++)
             z[i] = z[i] > 0 ? z[i] : slope * z[i];
         break;
+    case PYDL_EXP: /* (an output activation only) */
+        for (ptrdiff_t i = 0; i < count; i++)
+            z[i] = EXP(z[i]);
+        break;
     default: /* PYDL_LINEAR; softmax is done by columns in softmax_columns */
         break;
     }
@@ -202,7 +206,7 @@ static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T a_sc
  * examples' indices idx[j] (or first + j when idx is NULL). Losses are computed stably from
  * Z into a buffer (summed later in a fixed order); A is written over Z, and dZ. */
 
-/* sigmoid/linear output over count consecutive values with their targets y; the loss of
+/* sigmoid/linear/exp output over count consecutive values with their targets y; the loss of
  * each value goes to loss[i]. */
 PYDL_CLONES
 static void FN(output_flat)(int act, ptrdiff_t count, T *z, const T *y, T *dz, T *loss)
@@ -215,6 +219,13 @@ static void FN(output_flat)(int act, ptrdiff_t count, T *z, const T *y, T *dz, T
             loss[i] = (zi > 0 ? zi : 0) - zi * y[i] + LOG1P(EXP(-az));
             z[i] = a;
             dz[i] = a - y[i];
+        }
+    } else if (act == PYDL_EXP) { /* Poisson: a - y z + y log y - y, >= 0 (0 log 0 = 0) */
+        for (ptrdiff_t i = 0; i < count; i++) {
+            const T zi = z[i], yi = y[i], a = EXP(zi);
+            loss[i] = a - yi * zi + (yi > 0 ? yi * LOG(yi) - yi : 0);
+            z[i] = a;
+            dz[i] = a - yi;
         }
     } else { /* linear output, squared error */
         for (ptrdiff_t i = 0; i < count; i++) {

@@ -42,14 +42,17 @@ typedef enum {
     PYDL_TANH = 2,
     PYDL_RELU = 3,
     PYDL_LEAKY_RELU = 4,
-    PYDL_SOFTMAX = 5
+    PYDL_SOFTMAX = 5,
+    PYDL_EXP = 6           /* output only: a = e^z, the mean of a Poisson count */
 } pydl_activation;
 
 /* The cost follows from the output activation:
  *   sigmoid -> binary cross-entropy  J = -(1/m) sum_k sum_i [y log a + (1-y) log(1-a)]
  *   softmax -> categorical cross-entropy on integer labels  J = -(1/m) sum_i log a[y_i, i]
  *   linear  -> mean squared error  J = (1/(2m)) sum_k sum_i (a - y)^2
- * so that in all three cases dZ[L] = A[L] - Y. */
+ *   exp     -> half the Poisson deviance  J = (1/m) sum_k sum_i [a - y z + y log y - y]
+ *              (y >= 0; scikit-learn's loss='poisson')
+ * so that in all four cases dZ[L] = A[L] - Y. */
 
 /* ---- BLAS --------------------------------------------------------------------------- */
 /* Fortran-ABI ?gemm, as exported by scipy.linalg.cython_blas (LP64 int). */

@@ -92,4 +92,6 @@ def as_targets(y, name, n_samples, output, n_outputs, dtype):
         raise ValueError(f"{name} contains NaN or infinity")
     if output == "sigmoid" and not ((Y == 0) | (Y == 1)).all():
         raise ValueError(f"{name} must hold 0/1 labels for a sigmoid output")
+    if output == "exp" and (Y < 0).any():
+        raise ValueError(f"{name} must hold counts >= 0 for an exp (Poisson) output")
     return Y, None

@@ -23,8 +23,10 @@ cnp.import_array()
 # scipy's own BLAS does the matrix products: hand its ?gemm to C once, at import.
 pydl_init(<pydl_sgemm_fn>sgemm, <pydl_dgemm_fn>dgemm)
 
-ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5}
-OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
+ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4, "softmax": 5,
+               "exp": 6}
+# exp: Poisson regression (half the Poisson deviance, y >= 0); output layers only
+OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear", "exp")
 # sgd_momentum, nesterov: scikit-learn's momentum form (for pydl.sklearn), v = b1 v - lr g
 OPTIMIZERS = {"gd": 0, "momentum": 1, "rmsprop": 2, "adam": 3, "sgd_momentum": 4, "nesterov": 5}
 _INT_MAX = 2**31 - 1
@@ -126,8 +128,8 @@ cdef class Architecture:
             if a not in ACTIVATIONS:
                 raise ValueError(f"unknown activation {a!r} for layer {i + 1}; "
                                  f"expected one of {sorted(ACTIVATIONS)}")
-            if a == "softmax" and i != len(activations) - 1:
-                raise ValueError(f"softmax is an output activation; layer {i + 1} is hidden")
+            if a in ("softmax", "exp") and i != len(activations) - 1:
+                raise ValueError(f"{a} is an output activation; layer {i + 1} is hidden")
         if activations[-1] not in OUTPUT_ACTIVATIONS:
             raise ValueError(f"the output activation must be one of {OUTPUT_ACTIVATIONS} "
                              f"(it decides the cost), got {activations[-1]!r}")

@@ -52,10 +52,12 @@ class Network:
         ``[n_x, n_1, ..., n_L]``: input size, hidden sizes, output size. Logistic regression
         is ``[n_x, 1]``.
     hidden_activation : {"relu", "leaky_relu", "tanh", "sigmoid", "linear"}, default "relu"
-    output_activation : {"sigmoid", "softmax", "linear"}, default "sigmoid"
+    output_activation : {"sigmoid", "softmax", "linear", "exp"}, default "sigmoid"
         Decides the cost: binary cross-entropy (0/1 labels, one or several independent
-        outputs), categorical cross-entropy (integer class labels) or squared error
-        ``J = 1/(2m) sum (a - y)^2``. In all three ``dZ[L] = A[L] - Y``.
+        outputs), categorical cross-entropy (integer class labels), squared error
+        ``J = 1/(2m) sum (a - y)^2`` or, for ``exp`` (Poisson regression of counts y >= 0,
+        ``a = e^z``), half the Poisson deviance ``J = 1/m sum (a - y z + y log y - y)``. In
+        all four ``dZ[L] = A[L] - Y``.
     activations : sequence of str, optional
         One activation per layer ``1..L``; overrides the two arguments above.
     init : {"zeros", "random", "xavier", "xavier_avg", "he"}, default "he"
@@ -360,9 +362,9 @@ class Network:
     def predict_proba(self, X):
         """Output probabilities A[L], shape (n_samples, n_L): P(y_k = 1 | x) for sigmoid
         outputs, the class distribution for softmax."""
-        if self.output_activation == "linear":
+        if self.output_activation in ("linear", "exp"):
             raise ValueError("predict_proba needs a sigmoid or softmax output; this network's "
-                             "output is linear (use predict)")
+                             f"output is {self.output_activation} (use predict)")
         return self.forward(X)
 
     def predict(self, X):
@@ -389,7 +391,7 @@ class Network:
     def _score_arrays(self, pred, Y, labels):
         """score from predictions and converted targets."""
         y = labels if labels is not None else Y
-        if self.output_activation == "linear":
+        if self.output_activation in ("linear", "exp"):  # regression: R^2
             y = y.reshape(pred.shape).astype(np.float64)
             ss_res = ((y - pred) ** 2).sum()
             ss_tot = ((y - y.mean(axis=0)) ** 2).sum()
@@ -676,7 +678,7 @@ class Network:
             cost = self._cost_arrays(X_dev, Y_dev, labels_dev)
         best = min(self.history.dev_cost, default=np.inf)  # over every fit of the network
         accuracy = None
-        if self.output_activation != "linear":
+        if self.output_activation not in ("linear", "exp"):
             pred = self._decide(self._forward_array(X_dev))
             accuracy = self._score_arrays(pred, Y_dev, labels_dev)
         for h in histories:

@@ -74,7 +74,7 @@ __all__ = ["MLPClassifier", "MLPRegressor"]
 _ACTIVATIONS = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
                 "leaky_relu": "leaky_relu"}
 # scikit-learn's names of the output activations (out_activation_) -> pydl's
-_OUTPUTS = {"logistic": "sigmoid", "softmax": "softmax", "identity": "linear"}
+_OUTPUTS = {"logistic": "sigmoid", "softmax": "softmax", "identity": "linear", "exp": "exp"}
 _INITS = ("glorot_uniform", "he", "xavier", "xavier_avg", "random")
 
 
@@ -691,13 +691,16 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     A drop-in replacement for ``sklearn.neural_network.MLPRegressor``; the parameters are
     `MLPClassifier`'s (see there and the module docstring), with
 
-    loss : {"squared_error"}, default="squared_error"
-        Half the squared error, ``1/(2n) sum (a - y)^2``, plus the L2 term.
+    loss : {"squared_error", "poisson"}, default="squared_error"
+        Half the squared error ``1/(2n) sum (a - y)^2`` with an identity output, or (as
+        scikit-learn >= 1.7) half the Poisson deviance
+        ``1/n sum (a - y log a + y log y - y)`` with an exp output ``a = e^z`` for counts
+        ``y >= 0``; plus the L2 term.
     """
 
     _parameter_constraints: dict = {
         **_BaseMLP._parameter_constraints,
-        "loss": [StrOptions({"squared_error"})],
+        "loss": [StrOptions({"squared_error", "poisson"})],
     }
     _score_function = staticmethod(r2_score)
 
@@ -729,7 +732,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return X, y
 
     def _out_activation(self):
-        return "identity"
+        return "exp" if self.loss == "poisson" else "identity"
 
     def _network_targets(self, y, dtype):
         Y = np.asarray(y, dtype=np.float64).reshape(y.shape[0], -1)
@@ -737,6 +740,9 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             Y = np.ascontiguousarray(Y, dtype=dtype)
         if not np.isfinite(Y).all():
             raise ValueError(f"y has values too large for {dtype}")
+        if self.loss == "poisson" and (Y < 0).any():
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson "
+                             "regression.")
         return Y, None
 
     def _n_outputs_of(self, Y, labels):

@@ -64,6 +64,8 @@ def ref_cost_grad(coefs, intercepts, X, Y, hidden, output, alpha, sw=None):
             acts.append(E / E.sum(axis=1, keepdims=True))
         elif output == "logistic":
             acts.append(1 / (1 + np.exp(-Z)))
+        elif output == "exp":
+            acts.append(np.exp(Z))
         else:
             acts.append(Z)
     A = acts[-1]
@@ -72,6 +74,10 @@ def ref_cost_grad(coefs, intercepts, X, Y, hidden, output, alpha, sw=None):
         per = -(Y * np.log(A)).sum(axis=1)
     elif output == "logistic":
         per = -(Y * np.log(A) + (1 - Y) * np.log(1 - A)).sum(axis=1)
+    elif output == "exp":  # scikit-learn's poisson_loss: xlogy(y, y / a) - y + a
+        from scipy.special import xlogy
+
+        per = (xlogy(Y, Y / A) - Y + A).sum(axis=1)
     else:
         per = 0.5 * ((A - Y) ** 2).sum(axis=1)
     sw_sum = w.sum()
@@ -96,19 +102,23 @@ def flat_grad(net, gW, gb):
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("output,hidden", [("softmax", "relu"), ("logistic", "tanh"),
-                                           ("identity", "logistic")])
+                                           ("identity", "logistic"), ("exp", "tanh")])
 def test_weighted_cost_and_gradient_match_reference(dtype, output, hidden):
     rng = np.random.default_rng(1)
     m, dims = 37, [6, 9, 4]
     X = rng.normal(size=(m, dims[0]))
     act = {"relu": "relu", "tanh": "tanh", "logistic": "sigmoid", "identity": "linear"}[hidden]
-    out = {"softmax": "softmax", "logistic": "sigmoid", "identity": "linear"}[output]
+    out = {"softmax": "softmax", "logistic": "sigmoid", "identity": "linear",
+           "exp": "exp"}[output]
     net = pydl.Network(dims, activations=[act, out], init="xavier", dtype=dtype, seed=3)
     labels = rng.integers(0, dims[-1], m).astype(np.int32)
     if output == "softmax":
         Y, Yref = None, np.eye(dims[-1])[labels]
     elif output == "logistic":
         Y = rng.integers(0, 2, (m, dims[-1])).astype(dtype)
+        Yref, labels = Y.astype(np.float64), None
+    elif output == "exp":  # counts, zeros included
+        Y = rng.poisson(2.0, (m, dims[-1])).astype(dtype)
         Yref, labels = Y.astype(np.float64), None
     else:
         Y = rng.normal(size=(m, dims[-1])).astype(dtype)
@@ -334,6 +344,29 @@ def test_sample_weights_equal_repeated_rows_float32():
     quiet(a.fit, X, y, sample_weight=sw)
     quiet(b.fit, np.repeat(X, sw, axis=0), np.repeat(y, sw))
     np.testing.assert_allclose(a.predict_proba(X), b.predict_proba(X), atol=1e-4)
+
+
+def test_poisson_regression():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(400, 3))
+    y = rng.poisson(np.exp(X @ [0.6, -0.4, 0.2]))
+    est = quiet(MLPRegressor(loss="poisson", hidden_layer_sizes=(8,), max_iter=300,
+                             learning_rate_init=0.01, random_state=0).fit, X, y)
+    assert est.out_activation_ == "exp" and est.network_.output_activation == "exp"
+    pred = est.predict(X)
+    assert (pred > 0).all() and est.score(X, y) > 0.3
+    # the loss is scikit-learn's half Poisson deviance (+ the L2 term) at the final weights
+    from scipy.special import xlogy
+
+    Z = forward_from_coefs(est, X).ravel()
+    alpha_term = 0.5 * est.alpha * sum((W ** 2).sum() for W in est.coefs_) / len(y)
+    deviance = np.mean(xlogy(y, y / np.exp(Z)) - y + np.exp(Z)) + alpha_term
+    full = est.network_.cost(X, y, l2=est.alpha)
+    np.testing.assert_allclose(full, deviance, rtol=1e-10)
+    with pytest.raises(ValueError, match="negative"):
+        MLPRegressor(loss="poisson").fit(X, -y - 1.0)
+    with pytest.raises(ValueError, match="output activation"):
+        pydl.Network([3, 4, 1], activations=["exp", "linear"])
 
 
 def test_sparse_and_pandas_inputs():
