@@ -326,6 +326,11 @@ class _BaseMLP(BaseEstimator):
     def _fit_stochastic(self, X, y, Y, labels, sample_weight, incremental):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if not hasattr(self, "loss_curve_"):  # warm start from an lbfgs fit
+            self.loss_curve_, self._no_improvement_count = [], 0
+            self.best_loss_ = None if self.early_stopping else np.inf
+            self.validation_scores_ = [] if self.early_stopping else None
+            self.best_validation_score_ = -np.inf if self.early_stopping else None
         net = self.network_
         kind = self._optimizer_kind()
         state = self._opt_state
@@ -373,6 +378,7 @@ class _BaseMLP(BaseEstimator):
         b1, b2, eps = (self.beta_1, self.beta_2, self.epsilon) if kind == "adam" else \
             (self.momentum, 0.0, 1.0)
         left = 1 if incremental else self.max_iter
+        self.n_iter_ = 0  # as scikit-learn's: the epochs of this call (t_ counts them all)
         with sequential_blas():
             try:
                 while left > 0:

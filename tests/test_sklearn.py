@@ -397,7 +397,12 @@ def test_warm_start_and_partial_fit_continue_the_optimizer():
         pf.partial_fit(X, y)
     for _ in range(3):
         pf.partial_fit(X[:60], y[:60], classes=[0, 1, 2])
-    assert pf.n_iter_ == 3 and pf.t_ == 180 and len(pf.loss_curve_) == 3
+    # as scikit-learn's: n_iter_ counts this call's epochs, t_ and loss_curve_ all of them
+    assert pf.n_iter_ == 1 and pf.t_ == 180 and len(pf.loss_curve_) == 3
+    lb = quiet(MLPClassifier(solver="lbfgs", max_iter=5, warm_start=True, random_state=0).fit,
+               X, y)
+    quiet(lb.set_params(solver="adam").fit, X, y)  # lbfgs, then adam from its weights
+    assert len(lb.loss_curve_) == lb.n_iter_ > 0
     with pytest.raises(AttributeError, match="partial_fit"):
         MLPClassifier(solver="lbfgs").partial_fit
     with pytest.raises(ValueError, match="early_stopping"):
