@@ -710,3 +710,13 @@ def test_load_argument_errors(tmp_path):
         pydl.load(tmp_path / "missing.pydl")
     with pytest.raises(TypeError, match="path or a binary file-like"):
         pydl.Network([2, 1]).save(3.5)
+
+
+def test_safetensors_reads_the_arrays():
+    """The layout is safetensors': its own reader opens a pydl file (the interop claim)."""
+    st = pytest.importorskip("safetensors.numpy", reason="safetensors is in pydl[test]")
+    net = trained_net("float32")
+    arrays = st.load(model_file.to_bytes(net))
+    np.testing.assert_array_equal(arrays["theta"], net.theta)
+    np.testing.assert_array_equal(arrays["optimizer.s"], net.optimizer.s)
+    np.testing.assert_array_equal(arrays["history.cost"], net.history.cost)
