@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from pydl._checks import as_float_matrix, as_targets, check_scalar
+from pydl.random_state import as_generator
 
 __all__ = ["GradientCheck", "gradient_check", "GREAT", "BUG"]
 
@@ -165,7 +166,7 @@ def gradient_check(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
     directions : int, optional
         Do a directional check with this many random directions (>= 1). Not together with
         `n_samples`.
-    seed : int, optional
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
         Seeds the choice of coordinates or directions.
 
     Returns
@@ -207,8 +208,7 @@ def gradient_check(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
         n_samples = check_scalar(n_samples, "n_samples", integer=True, low=1, high=n_params)
     if directions is not None:
         directions = check_scalar(directions, "directions", integer=True, low=1)
-    if seed is not None:
-        seed = check_scalar(seed, "seed", integer=True, low=0)
+    rng = as_generator(seed)
 
     # float64 data, validated and converted once (each J evaluation reuses it)
     X = as_float_matrix(X, "X", net.layer_dims[0], np.float64)
@@ -226,7 +226,6 @@ def gradient_check(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
     work = _float64_network(net)
     theta = work.theta                      # the array itself: perturbed in place
     theta0 = theta.copy()
-    rng = np.random.default_rng(seed)
 
     def J():
         return work.cost(X, y, l2=l2, l1=l1)
