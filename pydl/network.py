@@ -14,9 +14,10 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from pydl import _core
+from pydl import _core, model_file
 from pydl._checks import as_float_matrix, as_targets, check_scalar
 from pydl.augmentation import Augmentation
+from pydl.checkpoint import Checkpoint
 from pydl.early_stopping import EarlyStopping
 from pydl._threads import resolve_n_threads, sequential_blas
 from pydl.random_state import check_seed, init_weights
@@ -115,28 +116,12 @@ class Network:
                 if not isinstance(a, str):
                     raise TypeError(f"activations must hold activation names (str), got {a!r}")
         leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
-        self._arch = _core.Architecture(dims, activations, leaky_slope,
-                                        _keep_list(keep_probs, len(dims) - 1))
-        try:  # None would mean float64 to NumPy: not a choice here
-            dtype_ok = dtype is not None and np.dtype(dtype) in DTYPES
-        except TypeError:
-            dtype_ok = False
-        if not dtype_ok:
-            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        dtype = np.dtype(dtype)
-        if init not in INITIALIZERS:
-            raise ValueError(f"unknown init {init!r}; expected one of {INITIALIZERS}")
+        self._setup(dims, activations, leaky_slope, _keep_list(keep_probs, len(dims) - 1),
+                    dtype, init, n_threads)
         init_scale = check_scalar(init_scale, "init_scale", low=0, low_open=True)
         seed = check_seed(seed)
-        resolve_n_threads(n_threads)  # validate now, resolve at each call
-        self.n_threads = n_threads
-        self._normalizer = None
         self.normalizer = normalizer
-        self.init = init
         self.seed = seed if isinstance(seed, int) else None  # a Generator is not kept
-
-        self._theta = np.zeros(self._arch.n_params, dtype=dtype)
-        self._params = self._views(self._theta, "")
         self._train_seed = init_weights(
             [(self._params[f"W{l}"], _init_std(init, dims[l - 1], dims[l], init_scale))
              for l in range(1, self.n_layers + 1)], seed)
@@ -145,8 +130,70 @@ class Network:
                           "function and gets the same gradient, so they stay symmetric; "
                           "use a random initializer ('he', 'xavier', 'random')",
                           RuntimeWarning, stacklevel=2)
+
+    def _setup(self, dims, activations, leaky_slope, keep_probs, dtype, init, n_threads):
+        """The architecture checked, zero parameters, no training state yet."""
+        self._arch = _core.Architecture(dims, activations, leaky_slope, keep_probs)
+        try:  # None would mean float64 to NumPy: not a choice here
+            dtype_ok = dtype is not None and np.dtype(dtype) in DTYPES
+        except TypeError:
+            dtype_ok = False
+        if not dtype_ok:
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        if init not in INITIALIZERS:
+            raise ValueError(f"unknown init {init!r}; expected one of {INITIALIZERS}")
+        resolve_n_threads(n_threads)  # validate now, resolve at each call
+        self.n_threads = n_threads
+        self.init = init
+        self._normalizer = None
+        self._theta = np.zeros(self._arch.n_params, dtype=np.dtype(dtype))
+        self._params = self._views(self._theta, "")
         self.epochs_trained = 0
         self.optimizer = None
+        self.lr_schedule = None
+        self.early_stopping = None
+        self.history = History()
+
+    @classmethod
+    def _from_parts(cls, dims, activations, leaky_slope, keep_probs, dtype, init, seed,
+                    train_seed, n_threads):
+        """A network with zero parameters from a model file's parts (checked here)."""
+        net = cls.__new__(cls)
+        net._setup(dims, activations, leaky_slope, keep_probs, dtype, init, n_threads)
+        net.seed = seed
+        net._train_seed = train_seed
+        return net
+
+    # ---- the model file, pickle and copies --------------------------------------------
+
+    def save(self, file, training_state=True):
+        """Write the network to a model file (see the README's "The model file").
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file-like object
+            A path is written atomically: a temporary file in the same directory, flushed,
+            fsync'ed and renamed over it, so the path always holds a complete file.
+        training_state : bool, default True
+            Also store what continuing training needs: the optimizer (kind, hyperparameters,
+            t, v, s), the learning-rate schedule, `epochs_trained` (the position of the
+            shuffle, dropout and augmentation streams), the early-stopping state and the
+            history. Without it the file holds what predicting needs: the architecture, the
+            normalizer, theta and the seeds.
+        """
+        if not isinstance(training_state, bool):
+            raise TypeError(f"training_state must be a bool, got {training_state!r}")
+        model_file.save(self, file, training_state)
+
+    def __reduce__(self):
+        # pickle goes through the model file: nothing is pickled that a file could not hold
+        return model_file.from_bytes, (model_file.to_bytes(self),)
+
+    def __copy__(self):
+        return model_file.from_bytes(model_file.to_bytes(self))
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
 
     # ---- description ----------------------------------------------------------------
 
@@ -442,7 +489,8 @@ class Network:
 
     def fit(self, X, y, epochs=100, learning_rate=None, *, batch_size=None, optimizer=None,
             lr_schedule=None, l2=0.0, l1=0.0, shuffle=True, verbose=False, n_threads=None,
-            record_steps=False, augment=None, validation_data=None, early_stopping=None):
+            record_steps=False, augment=None, validation_data=None, early_stopping=None,
+            checkpoint=None):
         """Train with (mini-)batch gradient descent; the whole loop runs in C.
 
         Parameters
@@ -464,7 +512,8 @@ class Network:
             Its state persists across calls.
         lr_schedule : a pydl schedule, optional
             Learning-rate decay (InverseDecay, StaircaseDecay, ExponentialDecay,
-            SqrtEpochDecay, SqrtStepDecay).
+            SqrtEpochDecay, SqrtStepDecay). None: the network's last schedule continues
+            (constant the first time).
         l2, l1 : float, default 0
             Regularization strengths.
         shuffle : bool, default True
@@ -480,19 +529,31 @@ class Network:
             A dev set evaluated after every epoch: its cost J (without the regularization
             terms) and, for classifiers, its accuracy go to the history.
         early_stopping : pydl.EarlyStopping, optional
-            Stop when the dev cost stops improving (needs `validation_data`).
+            Stop when the dev cost stops improving (needs `validation_data`). None: the
+            network's last one continues when `validation_data` is given.
+        checkpoint : pydl.Checkpoint, optional
+            Save the network (with its training state) every `checkpoint.every` epochs, and
+            the best dev epoch when asked, atomically.
 
         Returns
         -------
         History
-            Cost and learning rate per epoch (dev cost and accuracy with a dev set), wall
-            time.
+            Cost and learning rate per epoch of this call (dev cost and accuracy with a dev
+            set), wall time. ``net.history`` holds every epoch the network has trained.
+
+        Raises
+        ------
+        KeyboardInterrupt, FloatingPointError
+            On Ctrl-C, or when the cost becomes NaN or infinite. The network keeps its last
+            completed update; the exception's ``history`` attribute (and ``net.history``)
+            holds the epochs completed. A call that raises before its first update leaves the
+            network exactly as it was.
         """
         epochs = check_scalar(epochs, "epochs", integer=True, low=0, high=2**31 - 1)
         l2 = check_scalar(l2, "l2", low=0)
         l1 = check_scalar(l1, "l1", low=0)
         optimizer = self._resolve_optimizer(optimizer, learning_rate)
-        schedule = Constant() if lr_schedule is None else lr_schedule
+        schedule = lr_schedule if lr_schedule is not None else self.lr_schedule or Constant()
         if not isinstance(schedule, Schedule):
             raise TypeError(f"lr_schedule must be a pydl schedule, got {type(schedule).__name__}")
         if augment is not None and not isinstance(augment, Augmentation):
@@ -500,6 +561,8 @@ class Network:
         if augment is not None and np.prod(augment.image_shape) != self.layer_dims[0]:
             raise ValueError(f"augment's image_shape {augment.image_shape} does not hold the "
                              f"network's {self.layer_dims[0]} inputs")
+        if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+            raise TypeError(f"checkpoint must be a pydl.Checkpoint, got {type(checkpoint).__name__}")
         nt = self._threads(n_threads)
         X = self._input(X, n_threads=nt, scan_unconverted=False)  # train() scans it
         m = X.shape[0]
@@ -507,19 +570,30 @@ class Network:
         batch_size = m if batch_size is None else check_scalar(
             batch_size, "batch_size", integer=True, low=1, high=m)
         dev = self._dev_set(validation_data)
+        if early_stopping is None and dev is not None:
+            early_stopping = self.early_stopping
         if early_stopping is not None:
             if not isinstance(early_stopping, EarlyStopping):
                 raise TypeError(f"early_stopping must be a pydl.EarlyStopping, "
                                 f"got {type(early_stopping).__name__}")
             if dev is None:
                 raise ValueError("early_stopping needs validation_data=(X_dev, y_dev)")
-            early_stopping._reset()
+        if checkpoint is not None and checkpoint.keep_best and dev is None:
+            raise ValueError("Checkpoint(keep_best=True) needs validation_data=(X_dev, y_dev)")
         optimizer._check_learning_rate()
         self._check_rates(schedule, optimizer, min(epochs, 1))  # before anything changes
 
+        # from here on the network changes; a call that fails before its first update puts
+        # all of it back (the C loop checks its buffers before it starts)
+        before = (self.optimizer, self.lr_schedule, self.early_stopping,
+                  optimizer.v, optimizer.s, optimizer._owner, optimizer.t,
+                  None if early_stopping is None else dict(vars(early_stopping)))
         optimizer._bind(self)
-        self.optimizer = optimizer
+        self.optimizer, self.lr_schedule, self.early_stopping = optimizer, schedule, early_stopping
+        if early_stopping is not None and early_stopping.stopped_epoch is not None:
+            early_stopping.reset()  # it stopped the last fit: a new watch
         history = History()
+        histories = (history, self.history)
         work = self._arch.workspace(self.dtype, batch_size)
         perm = np.empty(m, dtype=np.int32)
         progress = np.array([optimizer.t, 0], dtype=np.int64)
@@ -527,10 +601,13 @@ class Network:
         start = time.perf_counter()
         done = 0
         chunk = 1 if verbose or dev is not None else _MAX_EPOCHS_PER_CALL
+        undone = False
         try:
             with sequential_blas():
                 while done < epochs:
                     n = min(chunk, epochs - done)
+                    if checkpoint is not None:  # end the call on the next checkpoint epoch
+                        n = min(n, checkpoint.every - self.epochs_trained % checkpoint.every)
                     lrs = self._check_rates(schedule, optimizer, n)
                     costs = np.empty(n)
                     steps_per_epoch = -(-m // batch_size)
@@ -550,36 +627,59 @@ class Network:
                         k = int(progress[1])
                         steps = int(progress[0]) - optimizer.t  # completed, even if interrupted
                         optimizer.t = int(progress[0])
-                        history._extend(range(self.epochs_trained, self.epochs_trained + k),
-                                        costs[:k], lrs[:k],
-                                        () if step_costs is None else step_costs[:steps],
-                                        () if step_lrs is None else step_lrs[:steps])
+                        for h in histories:
+                            h._extend(range(self.epochs_trained, self.epochs_trained + k),
+                                      costs[:k], lrs[:k],
+                                      () if step_costs is None else step_costs[:steps],
+                                      () if step_lrs is None else step_lrs[:steps])
                         self.epochs_trained += k
                         done += k
-                    if dev is not None and self._evaluate_dev(dev, history, early_stopping):
+                    stop = dev is not None and self._evaluate_dev(dev, histories,
+                                                                  early_stopping, checkpoint)
+                    if checkpoint is not None and self.epochs_trained % checkpoint.every == 0:
+                        self._record_stops(histories, early_stopping)
+                        checkpoint._save(self)
+                    if stop:
                         break
                     if verbose:
                         _print_progress(history, done, epochs, time.perf_counter() - start)
                         # aim at a progress line every ~0.2 s
                         per_epoch = (time.perf_counter() - t0) / max(n, 1)
                         chunk = max(1, int(0.2 / max(per_epoch, 1e-9)))
-        except FloatingPointError as exc:
-            advised = FloatingPointError(
-                f"{exc}. Try a lower learning rate, normalizing the inputs "
-                "(zero mean, unit variance) or a smaller initialization")
-            advised.layer = getattr(exc, "layer", 0)
-            raise advised from None
+        except BaseException as exc:
+            if optimizer.t == before[6] and not history.epochs:  # nothing trained: undo
+                undone = True
+                (self.optimizer, self.lr_schedule, self.early_stopping,
+                 optimizer.v, optimizer.s, optimizer._owner) = before[:6]
+                if early_stopping is not None:
+                    vars(early_stopping).update(before[7])
+            if isinstance(exc, FloatingPointError):
+                advised = FloatingPointError(
+                    f"{exc}. Try a lower learning rate, normalizing the inputs "
+                    "(zero mean, unit variance) or a smaller initialization")
+                advised.layer = getattr(exc, "layer", 0)
+                advised.history = history
+                raise advised from None
+            exc.history = history  # the epochs completed are not lost
+            raise
         else:  # ended normally (all epochs, or stopped early): put the best epoch back
             if early_stopping is not None:
                 early_stopping._restore(self._theta)
         finally:  # an interrupted or diverged fit keeps its last completed update
-            if early_stopping is not None:
-                history.best_epoch = early_stopping.best_epoch
-                history.stopped_epoch = early_stopping.stopped_epoch
             history.wall_time = time.perf_counter() - start
+            if not undone:
+                self._record_stops(histories, early_stopping)
+                self.history.wall_time += history.wall_time
             if verbose:
                 print(file=sys.stderr)
         return history
+
+    @staticmethod
+    def _record_stops(histories, early_stopping):
+        if early_stopping is not None:
+            for h in histories:
+                h.best_epoch = early_stopping.best_epoch
+                h.stopped_epoch = early_stopping.stopped_epoch
 
     def _dev_set(self, validation_data):
         """(X_dev, Y_dev, labels_dev) converted once, or None."""
@@ -594,18 +694,28 @@ class Network:
                                        self.layer_dims[-1], self.dtype)
         return X_dev, Y_dev, labels_dev
 
-    def _evaluate_dev(self, dev, history, early_stopping):
-        """Record the dev cost (and accuracy) of the last epoch; True to stop training."""
+    def _evaluate_dev(self, dev, histories, early_stopping, checkpoint):
+        """Record the dev cost (and accuracy) of the last epoch, save the best epoch if the
+        checkpoint keeps it; True to stop training."""
         X_dev, Y_dev, labels_dev = dev
         with np.errstate(all="ignore"):
             cost = self._cost_arrays(X_dev, Y_dev, labels_dev)
-        history.dev_cost.append(cost)
+        best = min(self.history.dev_cost, default=np.inf)  # over every fit of the network
+        accuracy = None
         if self.output_activation != "linear":
             pred = self._decide(self._forward_array(X_dev))
-            history.dev_accuracy.append(self._score_arrays(pred, Y_dev, labels_dev))
+            accuracy = self._score_arrays(pred, Y_dev, labels_dev)
+        for h in histories:
+            h.dev_cost.append(cost)
+            if accuracy is not None:
+                h.dev_accuracy.append(accuracy)
         epoch = self.epochs_trained - 1
-        return early_stopping is not None and early_stopping._should_stop(epoch, cost,
+        stop = early_stopping is not None and early_stopping._should_stop(epoch, cost,
                                                                           self._theta)
+        if checkpoint is not None and checkpoint.keep_best and cost < best:
+            self._record_stops(histories, early_stopping)
+            checkpoint._save_best(self)
+        return stop
 
     def _check_rates(self, schedule, optimizer, n):
         """The learning rates of the next n epochs, checked."""
