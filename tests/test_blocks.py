@@ -545,3 +545,13 @@ def test_gradient_check_function_bad_input():
         pydl.gradient_check(lambda t: t, np.nan, grad=1.0)
     with pytest.raises(TypeError, match="net must be a pydl.Network"):
         pydl.gradient_check(3, np.ones(2), np.ones(2))
+
+
+def test_random_state_network_saves_and_loads(tmp_path, rng):
+    net = pydl.Network([3, 4, 1], dtype="float64", keep_probs=0.8, seed=np.random.RandomState(3))
+    net.save(tmp_path / "net.pydl")
+    back = pydl.load(tmp_path / "net.pydl")
+    np.testing.assert_array_equal(back.theta, net.theta)
+    assert back.seed is None and back._train_seed == net._train_seed
+    for a, b in zip(back.dropout_masks(7, 1, 2), net.dropout_masks(7, 1, 2)):
+        np.testing.assert_array_equal(a, b)
