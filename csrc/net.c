@@ -339,6 +339,7 @@ const char *pydl_simd_level(void)
 #define TANH pydl_tanhf
 #define SQRT sqrtf
 #include "net_impl.h"
+#include "layer_impl.h"
 #undef T
 #undef SFX
 #undef OWN_GEMM
@@ -362,3 +363,4 @@ const char *pydl_simd_level(void)
 #define TANH tanh
 #define SQRT sqrt
 #include "net_impl.h"
+#include "layer_impl.h"
