@@ -6,7 +6,7 @@ import pytest
 
 import pydl
 import reference as R
-from conftest import (DTYPE_KERNELS, DTYPES, FLOAT_KERNELS, HIDDEN, OUTPUTS, PARALLEL, RTOL,
+from conftest import (DTYPE_KERNELS, DTYPES, FLOAT_KERNELS, HIDDEN, OUTPUTS, RTOL, needs_openmp,
                       assert_close, make_targets, ref_params, ref_targets)
 
 # (hidden sizes, m): m = 1, odd sizes, and a step large enough to run multi-threaded
@@ -47,7 +47,7 @@ def test_forward_cost_gradients_match_reference(rng, kernel_of, kernel, dtype, o
     kernel_of(kernel)
     net, acts, X, y = random_case(rng, hidden, output, hidden_sizes, m, dtype)
     if m == 301:
-        assert net._arch.effective_threads(2, m) == 2 or not PARALLEL  # the threaded path runs
+        assert net._arch.effective_threads(2, m) == 2  # the threaded path runs (with OpenMP)
     P = ref_params(net)
     Xr = X.astype(dtype).astype(np.float64).T  # the network sees X rounded to its dtype
     AL, caches = R.forward(Xr, P, acts, slope=0.05)
@@ -76,13 +76,14 @@ def test_forward_cost_gradients_match_reference(rng, kernel_of, kernel, dtype, o
             assert_close(g, expected[key], dtype, scale=scale)
 
 
+@needs_openmp
 @pytest.mark.parametrize("dtype,kernel", DTYPE_KERNELS)
 @pytest.mark.parametrize("output", OUTPUTS)
 def test_threads_give_identical_results(rng, kernel_of, kernel, dtype, output):
     """Each output element is computed by one thread in a fixed order."""
     kernel_of(kernel)
     net, _, X, y = random_case(rng, "relu", output, (160, 130), 517, dtype, n_x=200)
-    assert net._arch.effective_threads(2, 517) == 2 or not PARALLEL  # the parallel path runs
+    assert net._arch.effective_threads(2, 517) == 2  # the parallel path runs
     one = (net.forward(X, n_threads=1), net.gradients(X, y, l2=0.1))
     net.n_threads = 2
     two = (net.forward(X), net.gradients(X, y, l2=0.1))
@@ -270,30 +271,26 @@ def test_forward_in_chunks_matches_one_pass(rng, monkeypatch):
     assert net.cost(X, y, l2=0.4) == pytest.approx(cost, rel=1e-13)
 
 
-@pytest.mark.skipif(not pydl.openmp_enabled(), reason="needs OpenMP")
+@needs_openmp
 @pytest.mark.parametrize("kernel", FLOAT_KERNELS)
-@pytest.mark.parametrize("limit,threads", [(5, 3), (8, 6), (3, 2)])
-def test_uneven_block_splits_give_identical_results(rng, kernel_of, kernel, limit, threads):
-    """More blocks than threads, threads without a block, blocks not a multiple of threads:
-    the same bits as one thread (the float32 training with each kernel)."""
-    from pydl import _core
+@pytest.mark.parametrize("threads", [3, 4, 5])
+def test_uneven_block_splits_give_identical_results(rng, kernel_of, kernel, threads):
+    """More blocks than threads, threads without a block, blocks not a multiple of threads
+    (the 400-unit layer has 6 row blocks of 64+, the 130-unit one 2): the same bits as one
+    thread (the float32 training with each kernel)."""
     kernel_of(kernel)
-    previous = _core.set_block_limit(limit)
-    try:
-        net, _, X, y = random_case(rng, "tanh", "softmax", (400, 130), 257, np.float64, n_x=300,
-                                   n_out=4)
-        assert net._arch.effective_threads(threads, 257) == threads
-        one = (net.forward(X, n_threads=1), net.gradients(X, y, l2=0.1))
-        net.n_threads = threads
-        many = (net.forward(X), net.gradients(X, y, l2=0.1))
-        np.testing.assert_array_equal(one[0], many[0])
-        for k in one[1]:
-            np.testing.assert_array_equal(one[1][k], many[1][k])
-        a = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3, n_threads=1)
-        b = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3,
-                         n_threads=threads, keep_probs=1.0)
-        for n in (a, b):
-            n.fit(X, y, epochs=2, batch_size=64, optimizer=pydl.Adam(0.001))
-        np.testing.assert_array_equal(a.theta, b.theta)
-    finally:
-        _core.set_block_limit(previous)
+    net, _, X, y = random_case(rng, "tanh", "softmax", (400, 130), 257, np.float64, n_x=300,
+                               n_out=4)
+    assert net._arch.effective_threads(threads, 257) == threads
+    one = (net.forward(X, n_threads=1), net.gradients(X, y, l2=0.1))
+    net.n_threads = threads
+    many = (net.forward(X), net.gradients(X, y, l2=0.1))
+    np.testing.assert_array_equal(one[0], many[0])
+    for k in one[1]:
+        np.testing.assert_array_equal(one[1][k], many[1][k])
+    a = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3, n_threads=1)
+    b = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3,
+                     n_threads=threads, keep_probs=1.0)
+    for n in (a, b):
+        n.fit(X, y, epochs=2, batch_size=64, optimizer=pydl.Adam(0.001))
+    np.testing.assert_array_equal(a.theta, b.theta)
