@@ -25,6 +25,18 @@ needs_openmp = pytest.mark.skipif(not PARALLEL,
 OUTPUTS = ["sigmoid", "softmax", "linear"]
 
 
+def _controlled_blas():
+    from threadpoolctl import threadpool_info
+    return [i for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+# threadpoolctl controls OpenBLAS, MKL and BLIS; Apple's Accelerate (scipy's macOS 14+
+# wheels) it can neither see nor limit, and pydl then calls it as it is
+needs_controlled_blas = pytest.mark.skipif(
+    not _controlled_blas(), reason="no BLAS that threadpoolctl can control (e.g. Apple "
+    "Accelerate): pydl cannot hold it to one thread")
+
+
 def _runnable_float_kernels():
     """The float32 product kernels this CPU and build can run."""
     have, current = [], pydl._core.float_products()

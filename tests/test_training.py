@@ -17,8 +17,9 @@ import pytest
 
 import pydl
 import reference as R
-from conftest import (DTYPE_KERNELS, DTYPES, RTOL, needs_openmp, assert_close, make_targets,
-                      ref_params, ref_targets, subprocess_env)
+from conftest import (DTYPE_KERNELS, DTYPES, RTOL, assert_close, make_targets,
+                      needs_controlled_blas, needs_openmp, ref_params, ref_targets,
+                      subprocess_env)
 
 OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
 
@@ -631,6 +632,7 @@ def test_ctrl_c_interrupts_training(tmp_path):
 
 # ---- 9. two networks at once ------------------------------------------------------------
 
+@needs_controlled_blas
 def test_blas_is_sequential_in_any_python_thread():
     """The one-pool rule (pydl/_threads.py) holds in a worker thread too, after the main
     thread has used pydl."""
