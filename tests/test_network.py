@@ -93,6 +93,23 @@ def test_threads_give_identical_results(rng, kernel_of, kernel, dtype, output):
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
+def centred_difference(net, X, y, grad, l2=0.0, l1=0.0, eps=1e-7):
+    """The course's check: ||dtheta_approx - grad|| / (||dtheta_approx|| + ||grad||), the
+    approximation from centred differences of net.cost over every coordinate of theta."""
+    theta = net.theta
+    approx = np.empty_like(theta)
+    for i in range(theta.size):
+        old = theta[i]
+        theta[i] = old + eps
+        plus = net.cost(X, y, l2=l2, l1=l1)
+        theta[i] = old - eps
+        minus = net.cost(X, y, l2=l2, l1=l1)
+        theta[i] = old
+        approx[i] = (plus - minus) / (2 * eps)
+    return np.linalg.norm(approx - grad) / (np.linalg.norm(approx) + np.linalg.norm(grad))
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
 @pytest.mark.parametrize("hidden", HIDDEN)
 def test_gradient_check_centred_differences(rng, hidden, output):
     """The course's gradient check over all of theta in float64: relative difference < 1e-7."""
@@ -103,27 +120,21 @@ def test_gradient_check_centred_differences(rng, hidden, output):
     l2, l1 = 0.3, 0.1
     grad = np.concatenate([g.ravel() for g in net.gradients(X, y, l2=l2, l1=l1).values()])
     assert np.abs(grad).max() > 1e-3, "an all-zero gradient proves nothing"
-    theta, eps = net.theta, 1e-7
-    approx = np.empty_like(theta)
-    for i in range(theta.size):
-        old = theta[i]
-        theta[i] = old + eps
-        plus = net.cost(X, y, l2=l2, l1=l1)
-        theta[i] = old - eps
-        minus = net.cost(X, y, l2=l2, l1=l1)
-        theta[i] = old
-        approx[i] = (plus - minus) / (2 * eps)
-    diff = np.linalg.norm(approx - grad) / (np.linalg.norm(approx) + np.linalg.norm(grad))
-    assert diff < 1e-7
+    assert centred_difference(net, X, y, grad, l2, l1) < 1e-7
 
 
-def test_gradient_check_catches_a_wrong_gradient(rng):
-    """The check used above must be able to fail: a perturbed gradient is caught."""
+@pytest.mark.parametrize("where", ["W1", "b2", "l2-term"])
+def test_gradient_check_catches_a_wrong_gradient(rng, where):
+    """The check used above must be able to fail: a gradient off by 1% in one coordinate, or
+    missing its regularization term, is caught by the same function."""
     net, _, X, y = random_case(rng, "tanh", "sigmoid", (4,), 9, np.float64, n_x=3)
-    grad = np.concatenate([g.ravel() for g in net.gradients(X, y).values()])
-    wrong = grad.copy()
-    wrong[0] *= 1.01
-    assert np.linalg.norm(wrong - grad) / (np.linalg.norm(wrong) + np.linalg.norm(grad)) > 1e-7
+    grads = net.gradients(X, y, l2=0 if where == "l2-term" else 0.3)
+    if where == "W1":
+        grads["dW1"][0, 0] *= 1.01
+    elif where == "b2":
+        grads["db2"][0, 0] += 0.01 * np.abs(grads["db2"]).max() + 1e-3
+    grad = np.concatenate([g.ravel() for g in grads.values()])
+    assert centred_difference(net, X, y, grad, l2=0.3) > 1e-7
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -257,6 +268,41 @@ def test_score(rng):
     assert net.score(X, 1 - pred) == 0.0
     lin = pydl.Network([3, 4, 1], output_activation="linear", seed=1, dtype="float64")
     assert lin.score(X, lin.predict(X)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_r2_of_imperfect_predictions(rng, n_out):
+    """R^2 = 1 - sum (y - pred)^2 / sum (y - mean(y))^2 over all outputs, on predictions
+    that are off: against the formula in NumPy."""
+    X = rng.standard_normal((40, 3))
+    lin = pydl.Network([3, 5, n_out], output_activation="linear", seed=2, dtype="float64")
+    pred = lin.predict(X).reshape(40, n_out)
+    y = pred + rng.standard_normal(pred.shape) * 0.3 + 0.1
+    expected = 1 - ((y - pred) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum()
+    assert 0 < expected < 1
+    assert lin.score(X, y.squeeze()) == pytest.approx(expected, rel=1e-12)
+    worse = y.mean(axis=0) + 2 * (y - y.mean(axis=0))  # below zero: worse than the mean
+    expected = 1 - ((worse - pred) ** 2).sum() / ((worse - worse.mean(axis=0)) ** 2).sum()
+    assert lin.score(X, worse.squeeze()) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cost_at_large_logits(rng, dtype):
+    """Logits in the hundreds (exp overflows float32 at 89, float64 at 710): the cost is
+    computed stably, against log-sum-exp in float64."""
+    from scipy.special import logsumexp
+
+    net = pydl.Network([4, 6], output_activation="softmax", dtype=dtype, seed=0)
+    net.parameters["W1"][...] = rng.standard_normal((6, 4)) * 300
+    X = rng.standard_normal((25, 4))
+    y = rng.integers(0, 6, 25)
+    W, b = (net.parameters[k].astype(np.float64) for k in ("W1", "b1"))
+    Z = W @ X.astype(dtype).astype(np.float64).T + b
+    assert np.abs(Z).max() > 750
+    expected = np.mean(logsumexp(Z, axis=0) - Z[y, np.arange(25)])
+    cost = net.cost(X, y)
+    assert np.isfinite(cost)
+    assert cost == pytest.approx(expected, rel=RTOL[np.dtype(dtype)])
 
 
 def test_forward_in_chunks_matches_one_pass(rng, monkeypatch):
