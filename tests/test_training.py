@@ -17,8 +17,9 @@ import pytest
 
 import pydl
 import reference as R
-from conftest import (DTYPE_KERNELS, DTYPES, PARALLEL, RTOL, assert_close, make_targets,
-                      ref_params, ref_targets)
+from conftest import (DTYPE_KERNELS, DTYPES, RTOL, assert_close, make_targets,
+                      needs_controlled_blas, needs_openmp, ref_params, ref_targets,
+                      subprocess_env)
 
 OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
 
@@ -86,16 +87,6 @@ def as_grad_dict(vector, dims):
 
 def theta_hash(theta):
     return hashlib.sha256(theta.tobytes()).hexdigest()
-
-
-def subprocess_env(**extra):
-    """The environment for a child Python that imports the same pydl as this process (the
-    child runs outside the source tree; pydl may be installed or built in place)."""
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(pydl.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
-    env.update(extra)
-    return env
 
 
 # ---- 1. the epoch loop against the oracle ----------------------------------------------
@@ -499,11 +490,12 @@ def test_same_seed_is_bitwise_reproducible(dtype):
     assert not np.array_equal(a.theta, c.theta)
 
 
+@needs_openmp
 @pytest.mark.parametrize("dtype,kernel", DTYPE_KERNELS)
 def test_thread_count_does_not_change_training(kernel_of, dtype, kernel):
     kernel_of(kernel)
     net = pydl.Network([50, 256, 128, 10], output_activation="softmax")
-    assert net._arch.effective_threads(2, 128) == 2 or not PARALLEL  # the threaded path runs
+    assert net._arch.effective_threads(2, 128) == 2  # the threaded path runs (with OpenMP)
     one, _ = _det_train(dtype, 1)
     two, _ = _det_train(dtype, 2)
     np.testing.assert_array_equal(one.theta, two.theta)
@@ -580,6 +572,7 @@ assert t > 0
 # completed epochs only (an interrupt right after an epoch's last update leaves it undone)
 assert done == t // per_epoch or (t % per_epoch == 0 and done == t // per_epoch - 1), (t, done)
 assert net.predict(X[:100]).shape == (100,)
+assert net.history.epochs == list(range(done))  # the completed epochs are not lost
 h = net.fit(X[:128], y[:128], epochs=1, batch_size=64)
 assert h.epochs == [done] and net.epochs_trained == done + 1 and opt.t == t + 2
 assert np.isfinite(h.cost[0]) and np.isfinite(net.theta).all()
@@ -639,6 +632,7 @@ def test_ctrl_c_interrupts_training(tmp_path):
 
 # ---- 9. two networks at once ------------------------------------------------------------
 
+@needs_controlled_blas
 def test_blas_is_sequential_in_any_python_thread():
     """The one-pool rule (pydl/_threads.py) holds in a worker thread too, after the main
     thread has used pydl."""
