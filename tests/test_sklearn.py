@@ -369,6 +369,20 @@ def test_poisson_regression():
         pydl.Network([3, 4, 1], activations=["exp", "linear"])
 
 
+def test_exp_output_backward_with_an_external_loss_is_the_poisson_gradient():
+    """Network.backward with dA = dL/da of the Poisson loss a - y log a: through the exp
+    output's derivative a, dZ = a - y, the gradient of the built-in Poisson cost."""
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(25, 4))
+    y = rng.poisson(1.5, (25, 2)).astype(float)
+    net = pydl.Network([4, 6, 2], activations=["tanh", "exp"], dtype="float64", seed=1)
+    A = net.forward(X)
+    external = net.backward(X, 1 - y / A)
+    builtin = net.gradients(X, y)
+    for key in builtin:
+        np.testing.assert_allclose(external[key], builtin[key], rtol=1e-10, atol=1e-14)
+
+
 def test_sparse_and_pandas_inputs():
     import scipy.sparse
 
