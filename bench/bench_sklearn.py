@@ -4,7 +4,7 @@
 
 For each data set (digits, breast cancer, make_classification 100k x 100; standardized,
 75/25 split, seed 0) and solver (adam, lbfgs), scikit-learn's MLPClassifier and pydl's (its
-default dtype, which follows X: float64, and dtype="float32") each fit in their own process
+default, float32, and dtype=None, which computes in X's float64 as scikit-learn) each fit in their own process
 (OMP_NUM_THREADS / OPENBLAS_NUM_THREADS / n_threads set to --threads) with the same
 parameters, and report the best fit time over --repeat runs and the test accuracy; "×" is
 scikit-learn's time over pydl's. All stop by the same rules (tol, n_iter_no_change,
@@ -53,10 +53,10 @@ def one(framework, name, solver, threads, repeat):
         from sklearn.neural_network import MLPClassifier
 
         extra = {}
-    else:  # "pydl" (dtype follows X: float64) or "pydl-float32"
+    else:  # "pydl" (its default, float32) or "pydl-float64" (dtype=None: X's, float64)
         from pydl.sklearn import MLPClassifier
 
-        extra = {"n_threads": threads, "dtype": "float32" if framework.endswith("32") else None}
+        extra = {"n_threads": threads, "dtype": None if framework.endswith("64") else "float32"}
     params = dict(solver=solver, max_iter=DATASETS[name], random_state=0)
     best, clf = float("inf"), None
     with warnings.catch_warnings():
@@ -69,7 +69,7 @@ def one(framework, name, solver, threads, repeat):
     print(json.dumps({"time": best, "acc": clf.score(Xte, yte), "n_iter": clf.n_iter_}))
 
 
-FRAMEWORKS = ("sklearn", "pydl", "pydl-float32")
+FRAMEWORKS = ("sklearn", "pydl", "pydl-float64")
 
 
 def main():
@@ -90,7 +90,7 @@ def main():
 
     print(f"pydl {pydl.__version__}, scikit-learn {sklearn.__version__}, {args.threads} "
           f"threads, best of {args.repeat}; time (epochs or lbfgs iterations), test accuracy")
-    print("| data | solver | scikit-learn | pydl (float64) | × | pydl float32 | × |")
+    print("| data | solver | scikit-learn | pydl | × | pydl, dtype=None (float64) | × |")
     print("|---|---|---|---|---|---|---|")
     for name in args.only.split(","):
         for solver in args.solvers.split(","):
@@ -104,9 +104,9 @@ def main():
             def cell(r):
                 return f"{r['time']:.3f} s ({r['n_iter']}), {100 * r['acc']:.1f}%"
 
-            s, p, p32 = (res[fw] for fw in FRAMEWORKS)
+            s, p, p64 = (res[fw] for fw in FRAMEWORKS)
             print(f"| {name} | {solver} | {cell(s)} | {cell(p)} | **{s['time'] / p['time']:.1f}** "
-                  f"| {cell(p32)} | **{s['time'] / p32['time']:.1f}** |", flush=True)
+                  f"| {cell(p64)} | **{s['time'] / p64['time']:.1f}** |", flush=True)
 
 
 if __name__ == "__main__":
