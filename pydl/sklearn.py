@@ -65,6 +65,7 @@ from sklearn.utils.validation import (_check_sample_weight, check_is_fitted, col
                                       validate_data)
 
 from pydl import _core
+from pydl._checks import as_float_matrix
 from pydl._threads import resolve_n_threads, sequential_blas
 from pydl.network import Network
 from pydl.schedules import Schedule
@@ -191,10 +192,11 @@ class _BaseMLP(BaseEstimator):
     # ---- input ----------------------------------------------------------------------
 
     def _dense(self, X, dtype):
-        """X (validated) as a C-contiguous array of `dtype`."""
+        """X (validated) as a C-contiguous array of `dtype` (a float64 value too large for
+        float32 is an error that says so)."""
         if scipy.sparse.issparse(X):
             X = X.toarray()
-        return np.ascontiguousarray(X, dtype=dtype)
+        return as_float_matrix(X, "X", X.shape[1], dtype, resolve_n_threads(self.n_threads))
 
     def _forward(self, X):
         """A[L] for X: validated, densified, float64."""

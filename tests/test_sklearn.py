@@ -463,6 +463,8 @@ def test_errors_are_clear():
         MLPClassifier().fit(X, y, sample_weight=-np.ones(len(y)))
     with pytest.raises(ValueError, match="hidden_layer_sizes"):
         MLPClassifier(hidden_layer_sizes=(3, 0)).fit(X, y)
+    with pytest.raises(ValueError, match="too large for float32"):
+        MLPClassifier().fit(np.full((4, 2), 1e300), [0, 1, 0, 1])
     with pytest.raises(ValueError, match="lower learning_rate_init"):
         MLPRegressor(solver="sgd", learning_rate_init=10.0, momentum=0).fit(X * 1e3, y * 1e3)
 
