@@ -293,23 +293,24 @@ class _BaseMLP(BaseEstimator):
         arch = net._arch
         work = arch.workspace(net.dtype, X.shape[0])
         nt = resolve_n_threads(self.n_threads)
-        history = []
+        last = {"cost": np.nan, "iteration": 0}
 
         def cost_and_gradient(x):
             theta[...] = x
             cost = _core.cost_grad(arch, theta, X, Y, labels, self.alpha, self.l1, grad, work,
                                    nt, sample_weight=sample_weight)
+            last["cost"] = cost
             return cost, grad.astype(np.float64)
 
-        def report(intermediate_result):
-            history.append(intermediate_result.fun)
-            if self.verbose:
-                print(f"Iteration {len(history)}, loss = {intermediate_result.fun:.8f}")
+        def report(*_):  # after each iteration (whatever scipy's callback signature)
+            last["iteration"] += 1
+            print(f"Iteration {last['iteration']}, loss = {last['cost']:.8f}")
 
         x0 = theta.astype(np.float64)
         with sequential_blas(), np.errstate(over="ignore", invalid="ignore"):
             res = scipy.optimize.minimize(
-                cost_and_gradient, x0, method="L-BFGS-B", jac=True, callback=report,
+                cost_and_gradient, x0, method="L-BFGS-B", jac=True,
+                callback=report if self.verbose else None,
                 options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol})
         if res.status != 0:
             warnings.warn(f"lbfgs failed to converge after {res.nit} iteration(s) "

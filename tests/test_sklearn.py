@@ -330,6 +330,16 @@ def test_adaptive_divides_the_rate_and_stops():
     assert theirs._optimizer.learning_rate == pytest.approx(0.5 / 5 ** 9)
 
 
+def test_verbose_prints_the_loss_of_each_iteration(capsys):
+    X, y = blobs(n=60)
+    for solver in ("adam", "lbfgs"):
+        est = quiet(MLPClassifier(solver=solver, max_iter=3, verbose=True, random_state=0).fit,
+                    X, y)
+        lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Iter")]
+        assert len(lines) == est.n_iter_ == 3
+        assert float(lines[-1].split("loss = ")[1]) == pytest.approx(est.loss_, rel=1e-6)
+
+
 def test_stopping_rules_and_curves():
     X, y = blobs(n=200)
     est = MLPClassifier(max_iter=300, random_state=0, tol=1e-3, n_iter_no_change=5).fit(X, y)
