@@ -102,3 +102,14 @@ cdef extern from "pydl.h" nogil:
     int pydl_openmp_enabled()
     int pydl_max_threads()
     int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)
+
+    int pydl_predict_f32(const pydl_net *net, int n_threads, int m, const float *theta,
+                         const float *X, Py_ssize_t ldx, float *out, int64_t *labels,
+                         float *work)
+    int pydl_predict_f64(const pydl_net *net, int n_threads, int m, const double *theta,
+                         const double *X, Py_ssize_t ldx, double *out, int64_t *labels,
+                         double *work)
+    Py_ssize_t pydl_predict_work_size_f32(const pydl_net *net, int n_threads, int with_out)
+    Py_ssize_t pydl_predict_work_size_f64(const pydl_net *net, int n_threads, int with_out)
+    const char *pydl_inference_kernel()
+    int pydl_set_inference_kernel(const char *kernel)
