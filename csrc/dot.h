@@ -24,19 +24,84 @@
  * No allocation; the caller splits the work (by rows of C) among threads.
  */
 
+/* sum[e] := the lanes of v[e] summed pairwise (lane q += lane q + h, h = VL/2, ..., 1),
+ * e < count. With GCC and a power-of-two count, several vectors at a time: two vectors
+ * whose lanes hold blocks of width w (one element each) become one of blocks of width w/2,
+ * A's blocks' halves added, then B's -- the same additions of the same values, so the same
+ * bits as one element at a time, in a few shuffles and vector adds instead of VL - 1
+ * scalar additions per element (which cost as much as the products on a layer of 256). */
+DOT_TARGET static inline DOT_INLINE_ATTR void
+DOT_CAT(DOT_NAME, reduce)(int count, DOT_V *v, DOT_T *sum)
+{
+#if defined(__GNUC__) && !defined(__clang__)
+    if ((count & (count - 1)) == 0) {
+        /* lane i of the result of a stage of half-width h: lanes lo[i] and lo[i] + h of the
+         * pair (a's lanes 0..VL-1, then b's), lo[i] = 2i - i % h (constants: one vpermt2ps) */
+        typedef DOT_MASK_T mask_t __attribute__((vector_size(sizeof(DOT_V))));
+#define DOT_LO(i, h) (2 * (i) - (i) % (h))
+#if DOT_VL == 16
+#define DOT_MASK(h) {DOT_LO(0, h), DOT_LO(1, h), DOT_LO(2, h), DOT_LO(3, h), DOT_LO(4, h), \
+    DOT_LO(5, h), DOT_LO(6, h), DOT_LO(7, h), DOT_LO(8, h), DOT_LO(9, h), DOT_LO(10, h), \
+    DOT_LO(11, h), DOT_LO(12, h), DOT_LO(13, h), DOT_LO(14, h), DOT_LO(15, h)}
+#elif DOT_VL == 8
+#define DOT_MASK(h) {DOT_LO(0, h), DOT_LO(1, h), DOT_LO(2, h), DOT_LO(3, h), DOT_LO(4, h), \
+    DOT_LO(5, h), DOT_LO(6, h), DOT_LO(7, h)}
+#elif DOT_VL == 4
+#define DOT_MASK(h) {DOT_LO(0, h), DOT_LO(1, h), DOT_LO(2, h), DOT_LO(3, h)}
+#else
+#define DOT_MASK(h) {DOT_LO(0, h), DOT_LO(1, h)}
+#endif
+        int cnt = count;
+#define DOT_STAGE(h)                                                                       \
+        {                                                                                  \
+            const mask_t lo = DOT_MASK(h), hi = lo + (h);                                  \
+            const int half = cnt > 1 ? cnt / 2 : 1;                                        \
+            for (int j = 0; j < half; j++) {                                               \
+                const DOT_V a = v[2 * j], b = cnt > 1 ? v[2 * j + 1] : v[2 * j];           \
+                v[j] = __builtin_shuffle(a, b, lo) + __builtin_shuffle(a, b, hi);          \
+            }                                                                              \
+            cnt = half;                                                                    \
+        }
+#if DOT_VL >= 16
+        DOT_STAGE(8)
+#endif
+#if DOT_VL >= 8
+        DOT_STAGE(4)
+#endif
+#if DOT_VL >= 4
+        DOT_STAGE(2)
+#endif
+        DOT_STAGE(1)
+#undef DOT_STAGE
+#undef DOT_MASK
+#undef DOT_LO
+        memcpy(sum, v, (size_t)count * sizeof(DOT_T));
+        return;
+    }
+#endif
+    for (int e = 0; e < count; e++) {
+        DOT_T lane[DOT_VL];
+        memcpy(lane, &v[e], sizeof lane);
+        for (int h = DOT_VL / 2; h >= 1; h /= 2)
+            for (int q = 0; q < h; q++)
+                lane[q] += lane[q + h];
+        sum[e] = lane[0];
+    }
+}
+
 /* The DOT_RI-unit by `rj`-example tile at units i0.. (units >= n: the last one again, not
  * stored) and examples j0..j0+rj, all of K. */
 DOT_TARGET static inline DOT_INLINE_ATTR void
 DOT_CAT(DOT_NAME, tile)(int ri, int rj, int n, int K, const DOT_T *W, const DOT_T *bias,
                         const DOT_T *A, ptrdiff_t lda, DOT_T *C, ptrdiff_t ldc, int i0, int j0)
 {
-    DOT_V acc[DOT_RI1 > DOT_RI ? DOT_RI1 : DOT_RI][DOT_RJ];
+    DOT_V acc[(DOT_RI1 > DOT_RI ? DOT_RI1 : DOT_RI) * DOT_RJ]; /* element r rj + c */
     const DOT_T *w[DOT_RI1 > DOT_RI ? DOT_RI1 : DOT_RI];
     const DOT_T *a[DOT_RJ];
     for (int r = 0; r < ri; r++) {
         w[r] = W + (ptrdiff_t)(i0 + r < n ? i0 + r : n - 1) * K;
         for (int c = 0; c < rj; c++)
-            acc[r][c] = DOT_ZERO();
+            acc[r * rj + c] = DOT_ZERO();
     }
     for (int c = 0; c < rj; c++)
         a[c] = A + (ptrdiff_t)(j0 + c) * lda;
@@ -48,7 +113,7 @@ DOT_CAT(DOT_NAME, tile)(int ri, int rj, int n, int K, const DOT_T *W, const DOT_
         for (int r = 0; r < ri; r++) {
             const DOT_V wv = DOT_LOAD(w[r] + k);
             for (int c = 0; c < rj; c++)
-                acc[r][c] = DOT_FMA(wv, av[c], acc[r][c]);
+                acc[r * rj + c] = DOT_FMA(wv, av[c], acc[r * rj + c]);
         }
     }
     if (k < K) { /* the last K % VL values, zero-padded */
@@ -64,20 +129,17 @@ DOT_CAT(DOT_NAME, tile)(int ri, int rj, int n, int K, const DOT_T *W, const DOT_
                 pad[q] = k + q < K ? w[r][k + q] : 0;
             const DOT_V wv = DOT_LOAD(pad);
             for (int c = 0; c < rj; c++)
-                acc[r][c] = DOT_FMA(wv, av[c], acc[r][c]);
+                acc[r * rj + c] = DOT_FMA(wv, av[c], acc[r * rj + c]);
         }
     }
+    /* the lanes' sums of all ri * rj accumulators, element e = r rj + c */
+    DOT_T sum[(DOT_RI1 > DOT_RI ? DOT_RI1 : DOT_RI) * DOT_RJ];
+    DOT_CAT(DOT_NAME, reduce)(ri * rj, acc, sum);
     for (int r = 0; r < ri; r++) {
         if (i0 + r >= n)
             break;
-        for (int c = 0; c < rj; c++) {
-            DOT_T lane[DOT_VL];
-            memcpy(lane, &acc[r][c], sizeof lane);
-            for (int h = DOT_VL / 2; h >= 1; h /= 2)
-                for (int q = 0; q < h; q++)
-                    lane[q] += lane[q + h];
-            C[(ptrdiff_t)(j0 + c) * ldc + i0 + r] = lane[0] + bias[i0 + r];
-        }
+        for (int c = 0; c < rj; c++)
+            C[(ptrdiff_t)(j0 + c) * ldc + i0 + r] = sum[r * rj + c] + bias[i0 + r];
     }
 }
 

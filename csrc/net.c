@@ -296,7 +296,7 @@ static int short_run_columns(int n)
  * activations fit in two buffers of INFER_BLOCK_BYTES on the calling thread's stack; one
  * thread below INFER_PARALLEL_MIN_MACS multiply-adds a call (a parallel region costs
  * microseconds, and more while another process keeps a core busy). */
-#define INFER_MAX_ROWS 64
+#define INFER_MAX_ROWS 16
 #define INFER_BLOCK_BYTES 32768
 #define INFER_PARALLEL_MIN_MACS 4e6
 
@@ -377,10 +377,11 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #endif
 
 #define DOT_TARGET
-#define DOT_RI 3
-#define DOT_RJ 3
-#define DOT_RI1 6
+#define DOT_RI 4
+#define DOT_RJ 2
+#define DOT_RI1 8
 #define DOT_T float
+#define DOT_MASK_T int32_t
 #define DOT_V dot_v4f
 #define DOT_VL 4
 #define DOT_LOAD dot_load_v4f
@@ -393,6 +394,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_NAME dot_generic_f32
 #include "dot.h"
 #undef DOT_T
+#undef DOT_MASK_T
 #undef DOT_V
 #undef DOT_VL
 #undef DOT_LOAD
@@ -400,6 +402,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #undef DOT_FMA
 #undef DOT_NAME
 #define DOT_T double
+#define DOT_MASK_T int64_t
 #define DOT_V dot_v2d
 #define DOT_VL 2
 #define DOT_LOAD dot_load_v2d
@@ -412,6 +415,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_NAME dot_generic_f64
 #include "dot.h"
 #undef DOT_T
+#undef DOT_MASK_T
 #undef DOT_V
 #undef DOT_VL
 #undef DOT_LOAD
@@ -425,12 +429,13 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 
 #ifdef PYDL_HAVE_OWN_SGEMM /* x86-64 with GCC or clang: AVX2 + FMA and AVX-512 versions */
 #define PYDL_HAVE_DOT_X86 1
-/* AVX2: 16 ymm registers hold a 3 x 3 tile, its 3 rows of A and a row of W */
+/* AVX2: 16 ymm registers hold a 4 x 2 tile, its 2 rows of A and a row of W */
 #define DOT_TARGET __attribute__((target("avx2,fma")))
-#define DOT_RI 3
-#define DOT_RJ 3
+#define DOT_RI 4
+#define DOT_RJ 2
 #define DOT_RI1 8
 #define DOT_T float
+#define DOT_MASK_T int32_t
 #define DOT_V __m256
 #define DOT_VL 8
 #define DOT_LOAD _mm256_loadu_ps
@@ -439,6 +444,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_NAME dot_avx2_f32
 #include "dot.h"
 #undef DOT_T
+#undef DOT_MASK_T
 #undef DOT_V
 #undef DOT_VL
 #undef DOT_LOAD
@@ -446,6 +452,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #undef DOT_FMA
 #undef DOT_NAME
 #define DOT_T double
+#define DOT_MASK_T int64_t
 #define DOT_V __m256d
 #define DOT_VL 4
 #define DOT_LOAD _mm256_loadu_pd
@@ -454,6 +461,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_NAME dot_avx2_f64
 #include "dot.h"
 #undef DOT_T
+#undef DOT_MASK_T
 #undef DOT_V
 #undef DOT_VL
 #undef DOT_LOAD
@@ -470,6 +478,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_RJ 4
 #define DOT_RI1 8
 #define DOT_T float
+#define DOT_MASK_T int32_t
 #define DOT_V __m512
 #define DOT_VL 16
 #define DOT_LOAD _mm512_loadu_ps
@@ -478,6 +487,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_NAME dot_avx512_f32
 #include "dot.h"
 #undef DOT_T
+#undef DOT_MASK_T
 #undef DOT_V
 #undef DOT_VL
 #undef DOT_LOAD
@@ -485,6 +495,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #undef DOT_FMA
 #undef DOT_NAME
 #define DOT_T double
+#define DOT_MASK_T int64_t
 #define DOT_V __m512d
 #define DOT_VL 8
 #define DOT_LOAD _mm512_loadu_pd
@@ -493,6 +504,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_NAME dot_avx512_f64
 #include "dot.h"
 #undef DOT_T
+#undef DOT_MASK_T
 #undef DOT_V
 #undef DOT_VL
 #undef DOT_LOAD
