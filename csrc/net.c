@@ -4,6 +4,11 @@
  */
 #include <math.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <time.h>
+#endif
 
 #include "pydl.h"
 #include "pydl_omp.h"
@@ -67,6 +72,20 @@ int pydl_set_block_limit(int limit)
     const int previous = block_limit;
     block_limit = limit < 1 ? 1 : limit;
     return previous;
+}
+
+double pydl_monotonic_seconds(void)
+{
+#ifdef _WIN32
+    LARGE_INTEGER now, freq;
+    QueryPerformanceCounter(&now);
+    QueryPerformanceFrequency(&freq);
+    return (double)now.QuadPart / (double)freq.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
 }
 
 int pydl_openmp_enabled(void)

@@ -212,6 +212,8 @@ void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm);
 /* Sets the most row blocks a product is split into (pydl_init sets the processor count);
  * returns the previous value. For tests of uneven splits on small machines. */
 int pydl_set_block_limit(int limit);
+/* Seconds on a monotonic clock (for the stop hook's time gate; no Python needed). */
+double pydl_monotonic_seconds(void);
 /* 1 if compiled with OpenMP. */
 int pydl_openmp_enabled(void);
 /* The instruction set the element loops run with on this CPU: "x86-64-v4" (AVX-512),

@@ -7,6 +7,8 @@ where it matters), before a pointer reaches C; the GIL is released around every 
 C status codes become Python exceptions. Nothing here decides *what* to compute: that is
 the Python layer's job (pydl/network.py).
 """
+import threading
+
 import numpy as np
 
 cimport cython
@@ -263,7 +265,8 @@ PREDICT_OUTPUTS, PREDICT_LABELS = 0, 1
 def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUTPUTS,
             int n_threads=1):
     """The inference path: out := A[L] (kind PREDICT_OUTPUTS) or the labels predict gives
-    (kind PREDICT_LABELS: int64, (m,) argmax for softmax, (m, n_L) a > 1/2 for sigmoid) for
+    (kind PREDICT_LABELS: int64, (m,) argmax for softmax, (m, n_L) a > 1/2 for sigmoid,
+    (m,) for one sigmoid output) for
     X (m, n_x), X's rows contiguous (any row stride). out None: a new array, else written
     in place. Nothing else is allocated (but a workspace when a hidden layer is too wide for
     the stack), no global state is written, no thread pool limit is changed; the GIL is
@@ -302,7 +305,7 @@ def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUT
         if act == ACTIVATIONS["linear"]:
             raise ValueError("a linear output has no labels")
         out_type = cnp.NPY_INT64
-        if act == ACTIVATIONS["softmax"]:
+        if act == ACTIVATIONS["softmax"] or nL == 1:
             out_ndim = 1
     elif kind != PREDICT_OUTPUTS:
         raise ValueError(f"kind must be PREDICT_OUTPUTS or PREDICT_LABELS, got {kind}")
@@ -467,13 +470,32 @@ def update(str kind, double beta1, double beta2, double epsilon, int64_t t, doub
                             <double *>ps, n_threads)
 
 
+# The stop hook. Only the main thread runs Python's signal handlers (PyErr_CheckSignals does
+# nothing elsewhere), so a fit in another thread gets no hook at all; on the main thread the
+# hook takes the GIL at most every STOP_INTERVAL seconds. Taking it more often made a fit
+# in a worker thread 44-150x slower while the main thread ran Python: each acquisition waits
+# out the interpreter's switch interval (5 ms).
+STOP_INTERVAL = 0.05
+cdef double _STOP_INTERVAL = STOP_INTERVAL
+
+cdef struct _stop_state:
+    void *raised      # the list the exception goes to
+    double next_check  # pydl_monotonic_seconds() at which to take the GIL next
+
+
 cdef int _stop_hook(void *ctx) noexcept nogil:
-    """Called by the C loop every few milliseconds: lets Python run its signal handlers."""
+    """Called by the C loop before a step: lets Python run its signal handlers, at most
+    every STOP_INTERVAL seconds."""
+    cdef _stop_state *st = <_stop_state *>ctx
+    cdef double now = pydl_monotonic_seconds()
+    if now < st.next_check:
+        return 0
+    st.next_check = now + _STOP_INTERVAL
     with gil:
         try:
             PyErr_CheckSignals()
         except BaseException as exc:
-            (<list>ctx).append(exc)
+            (<list>st.raised).append(exc)
             return 1
     return 0
 
@@ -537,11 +559,14 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     tr.opt = &o
     tr.lr_step_k = lr_step_k
     _fill_augment(&tr.augment, augment, arch.dims[0])
-    tr.stop = _stop_hook
-    tr.stop_ctx = <void *>raised
-    # ask Python about signals every ~2 ms of work at a pessimistic 1 GFLOP/s
-    macs = batch_size * sum(int(a) * int(b) for a, b in zip(arch.dims[:-1], arch.dims[1:]))
-    tr.check_every = max(1, int(2e6 // (6 * macs + 1)))
+    cdef _stop_state stop_state
+    stop_state.raised = <void *>raised
+    stop_state.next_check = pydl_monotonic_seconds() + _STOP_INTERVAL
+    tr.stop = NULL
+    if threading.current_thread() is threading.main_thread():
+        tr.stop = _stop_hook
+    tr.stop_ctx = &stop_state
+    tr.check_every = 1  # the hook itself reads the clock: a few ns a step
 
     cdef void *pt = _ptr(theta)
     cdef void *pv = _ptr(v)

@@ -113,3 +113,4 @@ cdef extern from "pydl.h" nogil:
     Py_ssize_t pydl_predict_work_size_f64(const pydl_net *net, int n_threads, int with_out)
     const char *pydl_inference_kernel()
     int pydl_set_inference_kernel(const char *kernel)
+    double pydl_monotonic_seconds()
