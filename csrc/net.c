@@ -586,6 +586,7 @@ const char *pydl_inference_kernel(void)
 #define TANH pydl_tanhf
 #define SQRT sqrtf
 #include "net_impl.h"
+#include "layer_impl.h"
 #undef T
 #undef SFX
 #undef OWN_GEMM
@@ -611,3 +612,4 @@ const char *pydl_inference_kernel(void)
 #define TANH tanh
 #define SQRT sqrt
 #include "net_impl.h"
+#include "layer_impl.h"

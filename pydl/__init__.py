@@ -5,15 +5,18 @@ vectorized forward and backward propagation, initialization, regularization, min
 gradient descent, momentum, RMSprop, Adam, learning-rate decay -- with the hot loops in C
 (OpenMP, scipy's BLAS) behind a small NumPy API.
 """
-from pydl import datasets
+from pydl import blocks, datasets
 from pydl._core import openmp_enabled
 from pydl._version import __version__
 from pydl.config import show_config
 from pydl.augmentation import Augmentation
+from pydl.checkpoint import Checkpoint
 from pydl.diagnostics import Diagnosis, diagnose, diagnose_network
 from pydl.early_stopping import EarlyStopping
 from pydl.gradcheck import GradientCheck, gradient_check
 from pydl.history import History
+from pydl.minibatches import random_mini_batches
+from pydl.model_file import ModelFileError, load
 from pydl.network import Network
 from pydl.optimizers import Adam, GradientDescent, Momentum, Optimizer, RMSprop
 from pydl.preprocessing import Normalizer, Split, train_dev_test_split
@@ -21,9 +24,10 @@ from pydl.schedules import (Constant, ExponentialDecay, InverseDecay, Schedule, 
                             SqrtStepDecay, StaircaseDecay, ewa)
 
 __all__ = [
-    "Adam", "Augmentation", "Constant", "Diagnosis", "EarlyStopping", "ExponentialDecay",
-    "GradientCheck", "GradientDescent", "History", "InverseDecay", "Momentum", "Network",
+    "Adam", "Augmentation", "Checkpoint", "Constant", "Diagnosis", "EarlyStopping", "ExponentialDecay",
+    "GradientCheck", "GradientDescent", "History", "InverseDecay", "ModelFileError", "Momentum", "Network",
     "Normalizer", "Optimizer", "RMSprop", "Schedule", "Split", "SqrtEpochDecay",
     "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "diagnose", "diagnose_network",
-    "ewa", "gradient_check", "openmp_enabled", "show_config", "train_dev_test_split",
+    "blocks", "ewa", "gradient_check", "load", "openmp_enabled", "random_mini_batches",
+    "show_config", "train_dev_test_split",
 ]

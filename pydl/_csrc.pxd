@@ -114,3 +114,27 @@ cdef extern from "pydl.h" nogil:
     const char *pydl_inference_kernel()
     int pydl_set_inference_kernel(const char *kernel)
     double pydl_monotonic_seconds()
+    # building blocks and external gradients (pydl.blocks, Network.backward, given masks)
+    int pydl_propagate_f32(const pydl_net *net, const double *keep, const uint8_t *const *masks,
+                           int n_threads, int m, const float *theta, const float *X,
+                           const float *Y, const int32_t *labels, const float *dA, double l2,
+                           double l1, double *cost, float *out, float *grad, float *work)
+    int pydl_propagate_f64(const pydl_net *net, const double *keep, const uint8_t *const *masks,
+                           int n_threads, int m, const double *theta, const double *X,
+                           const double *Y, const int32_t *labels, const double *dA, double l2,
+                           double l1, double *cost, double *out, double *grad, double *work)
+    int pydl_layer_forward_f32(int act, double slope, int n, int np, int m, const float *W,
+                               const float *b, const float *A_prev, float *Z, float *A)
+    int pydl_layer_forward_f64(int act, double slope, int n, int np, int m, const double *W,
+                               const double *b, const double *A_prev, double *Z, double *A)
+    int pydl_layer_backward_f32(int act, double slope, int n, int np, int m, const float *W,
+                                const float *A_prev, const float *Z, const float *dA,
+                                float *dZ, float *dW, float *db, float *dA_prev, float *work)
+    int pydl_layer_backward_f64(int act, double slope, int n, int np, int m, const double *W,
+                                const double *A_prev, const double *Z, const double *dA,
+                                double *dZ, double *dW, double *db, double *dA_prev,
+                                double *work)
+    void pydl_loss_grad_f32(int act, Py_ssize_t count, const float *A, const float *Y,
+                            float *dA)
+    void pydl_loss_grad_f64(int act, Py_ssize_t count, const double *A, const double *Y,
+                            double *dA)

@@ -14,6 +14,13 @@ class EarlyStopping:
     ends normally (stopped early or not; not after Ctrl-C or a divergence); the optimizer's
     state is left as it is.
 
+    Its state (the best cost and epoch, the epochs waited) carries over from one `fit` to
+    the next, like an optimizer's, and is saved with the network: fitting 10 epochs, saving,
+    loading and fitting 10 more stops where one 20-epoch fit would (with ``restore_best=True``
+    the first fit ends on the best epoch's parameters, so continue from a `Checkpoint` for
+    bitwise the same run). Once it has stopped a fit, the next fit starts a new watch;
+    `reset()` starts one at any time.
+
     Parameters
     ----------
     patience : int, default 10
@@ -36,9 +43,10 @@ class EarlyStopping:
         if not isinstance(restore_best, bool):
             raise TypeError(f"restore_best must be a bool, got {restore_best!r}")
         self.restore_best = restore_best
-        self._reset()
+        self.reset()
 
-    def _reset(self):
+    def reset(self):
+        """Forget the best cost and epoch and the epochs waited."""
         self.best_epoch = None
         self.best_cost = np.inf
         self.stopped_epoch = None
@@ -61,6 +69,10 @@ class EarlyStopping:
     def _restore(self, theta):
         if self.restore_best and self._best_theta is not None:
             theta[...] = self._best_theta
+
+    def _params(self):
+        return {"patience": self.patience, "min_delta": self.min_delta,
+                "restore_best": self.restore_best}
 
     def __repr__(self):
         return (f"EarlyStopping(patience={self.patience}, min_delta={self.min_delta}, "

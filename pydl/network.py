@@ -14,11 +14,13 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from pydl import _core
+from pydl import _core, model_file
 from pydl._checks import as_float_matrix, as_targets, check_scalar
 from pydl.augmentation import Augmentation
+from pydl.checkpoint import Checkpoint
 from pydl.early_stopping import EarlyStopping
 from pydl._threads import resolve_n_threads, sequential_blas
+from pydl.random_state import check_seed, init_weights
 from pydl.history import History
 from pydl.optimizers import GradientDescent, Optimizer
 from pydl.schedules import Constant, Schedule, ewa
@@ -62,9 +64,15 @@ class Network:
         ``sqrt(1/n[l-1])`` (xavier), ``sqrt(2/(n[l-1]+n[l]))`` (xavier_avg) or
         ``sqrt(2/n[l-1])`` (he); biases start at zero.
     dtype : {"float32", "float64"}, default "float32"
-    seed : int, optional
-        Seeds the initialization and the training randomness (shuffling): the same seed gives
-        bitwise-identical training, whatever the number of threads.
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
+        Seeds the initialization and the training randomness (shuffling, dropout): the same
+        seed gives bitwise-identical training, whatever the number of threads. A
+        ``RandomState`` draws the weights as the course does (``randn(n[l], n[l-1]) * std``
+        per layer, in order), so ``seed=np.random.RandomState(3)`` reproduces the course's
+        ``np.random.seed(3)`` initializations exactly; a Generator is used like an int's
+        generator. Either then gives one draw that keys pydl's own training streams
+        (counter-based Philox, thread-independent). `seed` keeps an int; it is None for a
+        Generator or RandomState.
     leaky_slope : float, default 0.01
         Slope of leaky relu for z <= 0.
     init_scale : float, default 0.01
@@ -108,43 +116,84 @@ class Network:
                 if not isinstance(a, str):
                     raise TypeError(f"activations must hold activation names (str), got {a!r}")
         leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
-        self._arch = _core.Architecture(dims, activations, leaky_slope,
-                                        _keep_list(keep_probs, len(dims) - 1))
+        self._setup(dims, activations, leaky_slope, _keep_list(keep_probs, len(dims) - 1),
+                    dtype, init, n_threads)
+        init_scale = check_scalar(init_scale, "init_scale", low=0, low_open=True)
+        seed = check_seed(seed)
+        self.normalizer = normalizer
+        self.seed = seed if isinstance(seed, int) else None  # a Generator is not kept
+        self._train_seed = init_weights(
+            [(self._params[f"W{l}"], _init_std(init, dims[l - 1], dims[l], init_scale))
+             for l in range(1, self.n_layers + 1)], seed)
+        if init == "zeros" and self.n_layers > 1:
+            warnings.warn("init='zeros': every hidden unit of a layer computes the same "
+                          "function and gets the same gradient, so they stay symmetric; "
+                          "use a random initializer ('he', 'xavier', 'random')",
+                          RuntimeWarning, stacklevel=2)
+
+    def _setup(self, dims, activations, leaky_slope, keep_probs, dtype, init, n_threads):
+        """The architecture checked, zero parameters, no training state yet."""
+        self._arch = _core.Architecture(dims, activations, leaky_slope, keep_probs)
         try:  # None would mean float64 to NumPy: not a choice here
             dtype_ok = dtype is not None and np.dtype(dtype) in DTYPES
         except TypeError:
             dtype_ok = False
         if not dtype_ok:
             raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
-        dtype = np.dtype(dtype)
         if init not in INITIALIZERS:
             raise ValueError(f"unknown init {init!r}; expected one of {INITIALIZERS}")
-        init_scale = check_scalar(init_scale, "init_scale", low=0, low_open=True)
-        if seed is not None:
-            seed = check_scalar(seed, "seed", integer=True, low=0)
         resolve_n_threads(n_threads)  # validate now, resolve at each call
         self.n_threads = n_threads
-        self._normalizer = None
-        self.normalizer = normalizer
         self.init = init
-        self.seed = seed
-
-        rng = np.random.default_rng(seed)
-        self._train_seed = int(rng.integers(0, 2**63))
-        self._theta = np.zeros(self._arch.n_params, dtype=dtype)
+        self._normalizer = None
+        self._theta = np.zeros(self._arch.n_params, dtype=np.dtype(dtype))
         self._params = self._views(self._theta, "")
-        for l in range(1, self.n_layers + 1):
-            W = self._params[f"W{l}"]
-            std = _init_std(init, dims[l - 1], dims[l], init_scale)
-            if std:
-                W[...] = rng.standard_normal(W.shape) * std
-        if init == "zeros" and self.n_layers > 1:
-            warnings.warn("init='zeros': every hidden unit of a layer computes the same "
-                          "function and gets the same gradient, so they stay symmetric; "
-                          "use a random initializer ('he', 'xavier', 'random')",
-                          RuntimeWarning, stacklevel=2)
         self.epochs_trained = 0
         self.optimizer = None
+        self.lr_schedule = None
+        self.early_stopping = None
+        self.history = History()
+
+    @classmethod
+    def _from_parts(cls, dims, activations, leaky_slope, keep_probs, dtype, init, seed,
+                    train_seed, n_threads):
+        """A network with zero parameters from a model file's parts (checked here)."""
+        net = cls.__new__(cls)
+        net._setup(dims, activations, leaky_slope, keep_probs, dtype, init, n_threads)
+        net.seed = seed
+        net._train_seed = train_seed
+        return net
+
+    # ---- the model file, pickle and copies --------------------------------------------
+
+    def save(self, file, training_state=True):
+        """Write the network to a model file (see the README's "The model file").
+
+        Parameters
+        ----------
+        file : str, os.PathLike or binary file-like object
+            A path is written atomically: a temporary file in the same directory, flushed,
+            fsync'ed and renamed over it, so the path always holds a complete file.
+        training_state : bool, default True
+            Also store what continuing training needs: the optimizer (kind, hyperparameters,
+            t, v, s), the learning-rate schedule, `epochs_trained` (the position of the
+            shuffle, dropout and augmentation streams), the early-stopping state and the
+            history. Without it the file holds what predicting needs: the architecture, the
+            normalizer, theta and the seeds.
+        """
+        if not isinstance(training_state, bool):
+            raise TypeError(f"training_state must be a bool, got {training_state!r}")
+        model_file.save(self, file, training_state)
+
+    def __reduce__(self):
+        # pickle goes through the model file: nothing is pickled that a file could not hold
+        return model_file.from_bytes, (model_file.to_bytes(self),)
+
+    def __copy__(self):
+        return model_file.from_bytes(model_file.to_bytes(self))
+
+    def __deepcopy__(self, memo):
+        return self.__copy__()
 
     # ---- description ----------------------------------------------------------------
 
@@ -283,7 +332,7 @@ class Network:
         per_row = self._arch.workspace(self.dtype, 1).shape[0] - self._arch.n_params
         return max(1, _CHUNK_ELEMENTS // per_row)
 
-    def forward(self, X, n_threads=None, *, out=None):
+    def forward(self, X, n_threads=None, *, masks=None, keep_probs=None, out=None):
         """A[L] for every example: forward propagation ``Z[l] = W[l] A[l-1] + b[l]``,
         ``A[l] = g[l](Z[l])``.
 
@@ -300,21 +349,32 @@ class Network:
         n_threads : int, optional
             Overrides the network's `n_threads`; calls below a few million multiply-adds
             (a few examples of a mid-sized network) run on the calling thread anyway.
+        masks, keep_probs : optional
+            Inverted dropout with given masks, ``A[l] = A[l] * D[l] / keep_prob``: see
+            `gradients`. Without masks there is no dropout (as in predict); with them the
+            training step's kernels compute it (not the inference path).
         out : ndarray of shape (n_samples, n_L), optional
-            Of the network's dtype, C-contiguous: written in place and returned.
+            Of the network's dtype, C-contiguous: written in place and returned (without
+            masks).
 
         Returns
         -------
         ndarray of shape (n_samples, n_L), of the network's dtype
         """
+        if masks is not None or keep_probs is not None:
+            if out is not None:
+                raise ValueError("out is for the inference path: forward without masks")
+            return self._propagate(X, masks=masks, keep_probs=keep_probs, out=True)[0]
         return self._predict(X, _core.PREDICT_OUTPUTS, n_threads, out)
 
     def _predict(self, X, kind, n_threads, out):
         """The door's predict, with X converted unless it can be read as it is."""
         if not (type(X) is np.ndarray and X.dtype == self._theta.dtype and X.ndim == 2
                 and X.shape[0] > 0 and X.shape[1] == self._arch.dims[0]
-                and self._normalizer is None):
-            X = self._input(X)
+                and self._normalizer is None and (X.flags.c_contiguous or (
+                    X.strides[1] == X.itemsize and X.strides[0] % X.itemsize == 0
+                    and X.strides[0] >= X.strides[1] * X.shape[1]))):
+            X = self._input(X)  # converted (normalized), once
         return _core.predict(self._arch, self._theta, X, out, kind, self._threads(n_threads))
 
     def _forward_array(self, X, n_threads=None):
@@ -413,15 +473,35 @@ class Network:
                     l2 if first else 0.0, l1 if first else 0.0, None, work, nt)
         return total / m
 
-    def gradients(self, X, y, l2=0.0, l1=0.0):
+    def gradients(self, X, y, l2=0.0, l1=0.0, *, masks=None, keep_probs=None):
         """Backward propagation on the whole of (X, y): ``dW[l] = (1/m) dZ[l] A[l-1]^T
         + (l2/m) W[l] + (l1/m) sign(W[l])``, ``db[l] = (1/m) sum_i dZ[l]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_x)
+        y : array-like
+            Targets as for `cost`.
+        l2, l1 : float, default 0
+        masks : sequence of array-like, optional
+            Inverted dropout with these masks, as the course's
+            ``forward/backward_propagation_with_dropout``: one 0/1 (or bool) array of shape
+            (n_samples, n[l]) per hidden layer l = 1..L-1 -- the course's ``D[l].T`` -- or
+            None for a layer without dropout. ``A[l] = A[l] * D[l] / keep_prob`` forward,
+            ``dA[l] = dA[l] * D[l] / keep_prob`` backward. `dropout_masks` gives the masks
+            `fit` draws in a given epoch and mini-batch.
+        keep_probs : float or sequence of float, optional
+            The keep probabilities the masks were drawn with (forms as for the
+            constructor); default: the network's `keep_probs`.
 
         Returns
         -------
         dict with keys dW1, db1, ..., dWL, dbL, each of its parameter's shape (views into
         one flat vector laid out like `theta`)
         """
+        if masks is not None or keep_probs is not None:
+            return self._propagate(X, y, masks=masks, keep_probs=keep_probs, l2=l2, l1=l1,
+                                   grad=True)[1]
         l2 = check_scalar(l2, "l2", low=0)
         l1 = check_scalar(l1, "l1", low=0)
         X = self._input(X)
@@ -437,7 +517,8 @@ class Network:
 
     def fit(self, X, y, epochs=100, learning_rate=None, *, batch_size=None, optimizer=None,
             lr_schedule=None, l2=0.0, l1=0.0, shuffle=True, verbose=False, n_threads=None,
-            record_steps=False, augment=None, validation_data=None, early_stopping=None):
+            record_steps=False, augment=None, validation_data=None, early_stopping=None,
+            checkpoint=None):
         """Train with (mini-)batch gradient descent; the whole loop runs in C.
 
         Parameters
@@ -459,7 +540,8 @@ class Network:
             Its state persists across calls.
         lr_schedule : a pydl schedule, optional
             Learning-rate decay (InverseDecay, StaircaseDecay, ExponentialDecay,
-            SqrtEpochDecay, SqrtStepDecay).
+            SqrtEpochDecay, SqrtStepDecay). None: the network's last schedule continues
+            (constant the first time).
         l2, l1 : float, default 0
             Regularization strengths.
         shuffle : bool, default True
@@ -475,19 +557,31 @@ class Network:
             A dev set evaluated after every epoch: its cost J (without the regularization
             terms) and, for classifiers, its accuracy go to the history.
         early_stopping : pydl.EarlyStopping, optional
-            Stop when the dev cost stops improving (needs `validation_data`).
+            Stop when the dev cost stops improving (needs `validation_data`). None: the
+            network's last one continues when `validation_data` is given.
+        checkpoint : pydl.Checkpoint, optional
+            Save the network (with its training state) every `checkpoint.every` epochs, and
+            the best dev epoch when asked, atomically.
 
         Returns
         -------
         History
-            Cost and learning rate per epoch (dev cost and accuracy with a dev set), wall
-            time.
+            Cost and learning rate per epoch of this call (dev cost and accuracy with a dev
+            set), wall time. ``net.history`` holds every epoch the network has trained.
+
+        Raises
+        ------
+        KeyboardInterrupt, FloatingPointError
+            On Ctrl-C, or when the cost becomes NaN or infinite. The network keeps its last
+            completed update; the exception's ``history`` attribute (and ``net.history``)
+            holds the epochs completed. A call that raises before its first update leaves the
+            network exactly as it was.
         """
         epochs = check_scalar(epochs, "epochs", integer=True, low=0, high=2**31 - 1)
         l2 = check_scalar(l2, "l2", low=0)
         l1 = check_scalar(l1, "l1", low=0)
         optimizer = self._resolve_optimizer(optimizer, learning_rate)
-        schedule = Constant() if lr_schedule is None else lr_schedule
+        schedule = lr_schedule if lr_schedule is not None else self.lr_schedule or Constant()
         if not isinstance(schedule, Schedule):
             raise TypeError(f"lr_schedule must be a pydl schedule, got {type(schedule).__name__}")
         if augment is not None and not isinstance(augment, Augmentation):
@@ -495,6 +589,8 @@ class Network:
         if augment is not None and np.prod(augment.image_shape) != self.layer_dims[0]:
             raise ValueError(f"augment's image_shape {augment.image_shape} does not hold the "
                              f"network's {self.layer_dims[0]} inputs")
+        if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
+            raise TypeError(f"checkpoint must be a pydl.Checkpoint, got {type(checkpoint).__name__}")
         nt = self._threads(n_threads)
         X = self._input(X, n_threads=nt, scan_unconverted=False)  # train() scans it
         m = X.shape[0]
@@ -502,19 +598,30 @@ class Network:
         batch_size = m if batch_size is None else check_scalar(
             batch_size, "batch_size", integer=True, low=1, high=m)
         dev = self._dev_set(validation_data)
+        if early_stopping is None and dev is not None:
+            early_stopping = self.early_stopping
         if early_stopping is not None:
             if not isinstance(early_stopping, EarlyStopping):
                 raise TypeError(f"early_stopping must be a pydl.EarlyStopping, "
                                 f"got {type(early_stopping).__name__}")
             if dev is None:
                 raise ValueError("early_stopping needs validation_data=(X_dev, y_dev)")
-            early_stopping._reset()
+        if checkpoint is not None and checkpoint.keep_best and dev is None:
+            raise ValueError("Checkpoint(keep_best=True) needs validation_data=(X_dev, y_dev)")
         optimizer._check_learning_rate()
         self._check_rates(schedule, optimizer, min(epochs, 1))  # before anything changes
 
+        # from here on the network changes; a call that fails before its first update puts
+        # all of it back (the C loop checks its buffers before it starts)
+        before = (self.optimizer, self.lr_schedule, self.early_stopping,
+                  optimizer.v, optimizer.s, optimizer._owner, optimizer.t,
+                  None if early_stopping is None else dict(vars(early_stopping)))
         optimizer._bind(self)
-        self.optimizer = optimizer
+        self.optimizer, self.lr_schedule, self.early_stopping = optimizer, schedule, early_stopping
+        if early_stopping is not None and early_stopping.stopped_epoch is not None:
+            early_stopping.reset()  # it stopped the last fit: a new watch
         history = History()
+        histories = (history, self.history)
         work = self._arch.workspace(self.dtype, batch_size)
         perm = np.empty(m, dtype=np.int32)
         progress = np.array([optimizer.t, 0], dtype=np.int64)
@@ -522,10 +629,13 @@ class Network:
         start = time.perf_counter()
         done = 0
         chunk = 1 if verbose or dev is not None else _MAX_EPOCHS_PER_CALL
+        undone = False
         try:
             with sequential_blas():
                 while done < epochs:
                     n = min(chunk, epochs - done)
+                    if checkpoint is not None:  # end the call on the next checkpoint epoch
+                        n = min(n, checkpoint.every - self.epochs_trained % checkpoint.every)
                     lrs = self._check_rates(schedule, optimizer, n)
                     costs = np.empty(n)
                     steps_per_epoch = -(-m // batch_size)
@@ -545,36 +655,59 @@ class Network:
                         k = int(progress[1])
                         steps = int(progress[0]) - optimizer.t  # completed, even if interrupted
                         optimizer.t = int(progress[0])
-                        history._extend(range(self.epochs_trained, self.epochs_trained + k),
-                                        costs[:k], lrs[:k],
-                                        () if step_costs is None else step_costs[:steps],
-                                        () if step_lrs is None else step_lrs[:steps])
+                        for h in histories:
+                            h._extend(range(self.epochs_trained, self.epochs_trained + k),
+                                      costs[:k], lrs[:k],
+                                      () if step_costs is None else step_costs[:steps],
+                                      () if step_lrs is None else step_lrs[:steps])
                         self.epochs_trained += k
                         done += k
-                    if dev is not None and self._evaluate_dev(dev, history, early_stopping):
+                    stop = dev is not None and self._evaluate_dev(dev, histories,
+                                                                  early_stopping, checkpoint)
+                    if checkpoint is not None and self.epochs_trained % checkpoint.every == 0:
+                        self._record_stops(histories, early_stopping)
+                        checkpoint._save(self)
+                    if stop:
                         break
                     if verbose:
                         _print_progress(history, done, epochs, time.perf_counter() - start)
                         # aim at a progress line every ~0.2 s
                         per_epoch = (time.perf_counter() - t0) / max(n, 1)
                         chunk = max(1, int(0.2 / max(per_epoch, 1e-9)))
-        except FloatingPointError as exc:
-            advised = FloatingPointError(
-                f"{exc}. Try a lower learning rate, normalizing the inputs "
-                "(zero mean, unit variance) or a smaller initialization")
-            advised.layer = getattr(exc, "layer", 0)
-            raise advised from None
+        except BaseException as exc:
+            if optimizer.t == before[6] and not history.epochs:  # nothing trained: undo
+                undone = True
+                (self.optimizer, self.lr_schedule, self.early_stopping,
+                 optimizer.v, optimizer.s, optimizer._owner) = before[:6]
+                if early_stopping is not None:
+                    vars(early_stopping).update(before[7])
+            if isinstance(exc, FloatingPointError):
+                advised = FloatingPointError(
+                    f"{exc}. Try a lower learning rate, normalizing the inputs "
+                    "(zero mean, unit variance) or a smaller initialization")
+                advised.layer = getattr(exc, "layer", 0)
+                advised.history = history
+                raise advised from None
+            exc.history = history  # the epochs completed are not lost
+            raise
         else:  # ended normally (all epochs, or stopped early): put the best epoch back
             if early_stopping is not None:
                 early_stopping._restore(self._theta)
         finally:  # an interrupted or diverged fit keeps its last completed update
-            if early_stopping is not None:
-                history.best_epoch = early_stopping.best_epoch
-                history.stopped_epoch = early_stopping.stopped_epoch
             history.wall_time = time.perf_counter() - start
+            if not undone:
+                self._record_stops(histories, early_stopping)
+                self.history.wall_time += history.wall_time
             if verbose:
                 print(file=sys.stderr)
         return history
+
+    @staticmethod
+    def _record_stops(histories, early_stopping):
+        if early_stopping is not None:
+            for h in histories:
+                h.best_epoch = early_stopping.best_epoch
+                h.stopped_epoch = early_stopping.stopped_epoch
 
     def _dev_set(self, validation_data):
         """(X_dev, Y_dev, labels_dev) converted once, or None."""
@@ -589,18 +722,28 @@ class Network:
                                        self.layer_dims[-1], self.dtype)
         return X_dev, Y_dev, labels_dev
 
-    def _evaluate_dev(self, dev, history, early_stopping):
-        """Record the dev cost (and accuracy) of the last epoch; True to stop training."""
+    def _evaluate_dev(self, dev, histories, early_stopping, checkpoint):
+        """Record the dev cost (and accuracy) of the last epoch, save the best epoch if the
+        checkpoint keeps it; True to stop training."""
         X_dev, Y_dev, labels_dev = dev
         with np.errstate(all="ignore"):
             cost = self._cost_arrays(X_dev, Y_dev, labels_dev)
-        history.dev_cost.append(cost)
+        best = min(self.history.dev_cost, default=np.inf)  # over every fit of the network
+        accuracy = None
         if self.output_activation != "linear":
             pred = self._decide(self._forward_array(X_dev))
-            history.dev_accuracy.append(self._score_arrays(pred, Y_dev, labels_dev))
+            accuracy = self._score_arrays(pred, Y_dev, labels_dev)
+        for h in histories:
+            h.dev_cost.append(cost)
+            if accuracy is not None:
+                h.dev_accuracy.append(accuracy)
         epoch = self.epochs_trained - 1
-        return early_stopping is not None and early_stopping._should_stop(epoch, cost,
+        stop = early_stopping is not None and early_stopping._should_stop(epoch, cost,
                                                                           self._theta)
+        if checkpoint is not None and checkpoint.keep_best and cost < best:
+            self._record_stops(histories, early_stopping)
+            checkpoint._save_best(self)
+        return stop
 
     def _check_rates(self, schedule, optimizer, n):
         """The learning rates of the next n epochs, checked."""
@@ -623,6 +766,166 @@ class Network:
         if learning_rate is not None:
             return GradientDescent(learning_rate)
         return self.optimizer if self.optimizer is not None else GradientDescent(0.01)
+
+    # ---- the course's pieces: external gradients, given dropout masks, fit's batches ------
+
+    def backward(self, X, dA, l2=0.0, l1=0.0, *, masks=None, keep_probs=None):
+        """Back-propagate a loss pydl does not have: ``dA = dL/dA[L]`` per example.
+
+        Forward propagation on X, then ``dZ[L] = dA * g[L]'(Z[L])`` (for softmax the
+        Jacobian product ``a * (dA - sum_k a_k dA_k)``) and the course's backward pass. The
+        gradients are those of the mean loss ``J = (1/m) sum_i L(a[i])`` (the course's
+        ``1/m`` in ``dW``), plus the l2/l1 terms, so ``optimizer.step(net, grads)``
+        trains on any differentiable loss.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_x)
+        dA : array-like of shape (n_samples, n_L)
+            Row i is ``dL(a[i])/da[i]`` at ``a[i] = net.forward(X)[i]`` (with the same
+            masks): the course's ``dAL`` transposed.
+        l2, l1 : float, default 0
+        masks, keep_probs : optional
+            Dropout with given masks, as for `gradients`.
+
+        Returns
+        -------
+        dict with keys dW1, db1, ..., dWL, dbL, as `gradients`.
+
+        Examples
+        --------
+        >>> A = net.forward(X)
+        >>> r = A - Y
+        >>> dA = np.where(abs(r) <= 1, r, np.sign(r))      # Huber loss, delta = 1
+        >>> pydl.GradientDescent(0.1).step(net, net.backward(X, dA))
+        """
+        return self._propagate(X, dA=dA, masks=masks, keep_probs=keep_probs, l2=l2, l1=l1,
+                               grad=True)[1]
+
+    def dropout_masks(self, n_samples, epoch=0, step=0, keep_probs=None):
+        """The dropout masks `fit` draws for mini-batch `step` of epoch `epoch`, to pass as
+        ``masks=`` to `forward`, `gradients` or `backward`.
+
+        Parameters
+        ----------
+        n_samples : int
+            Examples in that mini-batch (see `mini_batches`).
+        epoch : int, default 0
+            The epoch as `fit` counts it (``net.epochs_trained`` before a `fit` call is the
+            number of its first epoch).
+        step : int, default 0
+            The mini-batch's number within the epoch, from 0.
+        keep_probs : optional
+            Default: the network's `keep_probs`.
+
+        Returns
+        -------
+        list of uint8 ndarray of shape (n_samples, n[l]), one per hidden layer (all ones
+        where keep_prob is 1).
+        """
+        n_samples = check_scalar(n_samples, "n_samples", integer=True, low=1,
+                                 high=2**31 - 1)
+        epoch = check_scalar(epoch, "epoch", integer=True, low=0)
+        step = check_scalar(step, "step", integer=True, low=0)
+        keep = self._keep_array(keep_probs)
+        return [_core.dropout_mask(self._train_seed, epoch, step, l, self.layer_dims[l],
+                                   n_samples, float(keep[l - 1]))
+                for l in range(1, self.n_layers)]
+
+    def mini_batches(self, X, y, batch_size=None, epoch=0, shuffle=True):
+        """The mini-batches `fit` trains on in epoch `epoch`, in order: the rows of X and y
+        at the epoch's seeded permutation, full batches then one smaller last batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_x)
+        y : array-like with n_samples rows
+        batch_size, shuffle : as for `fit`
+        epoch : int, default 0
+            The epoch as `fit` counts it (``net.epochs_trained`` before a `fit` call is the
+            number of its first epoch).
+
+        Returns
+        -------
+        list of (X_batch, y_batch): copies of rows of X and y as given (`fit` normalizes
+        them with the network's normalizer; `gradients` does too).
+        """
+        X, y = np.asarray(X), np.asarray(y)
+        if X.ndim != 2 or y.ndim == 0 or y.shape[0] != X.shape[0] or X.shape[0] < 1:
+            raise ValueError(f"X must be 2-D with one row per example and y as many rows, got "
+                             f"shapes {X.shape} and {y.shape}")
+        m = X.shape[0]
+        batch_size = m if batch_size is None else check_scalar(
+            batch_size, "batch_size", integer=True, low=1, high=m)
+        epoch = check_scalar(epoch, "epoch", integer=True, low=0)
+        order = (_core.permutation(self._train_seed, epoch, m) if shuffle and batch_size < m
+                 else np.arange(m))
+        return [(X[order[k:k + batch_size]], y[order[k:k + batch_size]])
+                for k in range(0, m, batch_size)]
+
+    def _keep_array(self, keep_probs):
+        """keep_probs (None: the network's) as validated float64, one per layer."""
+        if keep_probs is None:
+            return self._arch.keep_probs
+        return _core.Architecture(self._arch.dims, self._arch.activations,
+                                  self._arch.leaky_slope,
+                                  _keep_list(keep_probs, self.n_layers)).keep_probs
+
+    def _masks(self, masks, keep, m):
+        """The door's uint8 (m, n[l]) masks, one per hidden layer (None: all kept)."""
+        if isinstance(masks, np.ndarray) or not hasattr(masks, "__len__"):
+            raise TypeError("masks must be a list of arrays, one per hidden layer")
+        if len(masks) != self.n_layers - 1:
+            raise ValueError(f"masks must hold one mask per hidden layer "
+                             f"({self.n_layers - 1}), got {len(masks)}")
+        out = []
+        for i, mask in enumerate(masks):
+            n = self.layer_dims[i + 1]
+            if mask is None:
+                out.append(np.ones((m, n), dtype=np.uint8))
+                continue
+            mask = np.asarray(mask)
+            if mask.shape != (m, n):
+                raise ValueError(f"masks[{i}] (hidden layer {i + 1}) must have shape "
+                                 f"({m}, {n}) (n_samples, n[{i + 1}]), got {mask.shape}")
+            if mask.dtype.kind not in "biuf" or not ((mask == 0) | (mask == 1)).all():
+                raise ValueError(f"masks[{i}] must hold only 0 and 1 (or booleans)")
+            out.append(np.ascontiguousarray(mask, dtype=np.uint8))
+        return out
+
+    def _propagate(self, X, y=None, *, dA=None, masks=None, keep_probs=None, l2=0.0, l1=0.0,
+                   out=False, grad=False):
+        """(A[L] or None, gradient dict or None) through the door's propagate."""
+        l2 = check_scalar(l2, "l2", low=0)
+        l1 = check_scalar(l1, "l1", low=0)
+        X = self._input(X)
+        m = X.shape[0]
+        Y = labels = None
+        if y is not None:
+            Y, labels = self._targets(y, m)
+        if dA is not None:
+            dA = as_float_matrix(dA, "dA", self.layer_dims[-1], self.dtype)
+            if dA.shape[0] != m:
+                raise ValueError(f"dA must have one row per example ({m}), got shape "
+                                 f"{dA.shape}")
+        keep = None
+        if masks is not None or keep_probs is not None:
+            if masks is None:
+                raise ValueError("keep_probs without masks: pass masks=net.dropout_masks("
+                                 "n_samples, epoch, step) for the masks fit would draw, or "
+                                 "your own")
+            keep = self._keep_array(keep_probs)
+            if (keep == 1).all():
+                raise ValueError("masks were given but every keep_prob is 1.0: give "
+                                 "keep_probs (or set net.keep_probs)")
+            masks = self._masks(masks, keep, m)
+        A = np.empty((m, self.layer_dims[-1]), dtype=self.dtype) if out else None
+        g = np.empty_like(self._theta) if grad else None
+        work = self._arch.workspace(self.dtype, m)
+        with sequential_blas():
+            _core.propagate(self._arch, self._theta, X, Y, labels, dA, keep, masks, l2, l1,
+                            A, g, work, self._threads(None))
+        return A, None if g is None else self._views(g, "d")
 
 
 def _keep_list(keep_probs, L):

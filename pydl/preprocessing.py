@@ -15,6 +15,7 @@ from typing import NamedTuple
 import numpy as np
 
 from pydl._checks import _as_array, as_float_matrix, check_scalar
+from pydl.random_state import as_generator
 
 __all__ = ["Normalizer", "Split", "train_dev_test_split"]
 
@@ -392,8 +393,9 @@ def train_dev_test_split(X, y, sizes=(0.98, 0.01, 0.01), *, stratify=False, seed
         sizes are the ones above, exactly; each class's count in each part is its exact share
         ``n_class * size / n_samples`` rounded down or up (a controlled rounding of the
         class-by-part table that keeps both the class totals and the part sizes).
-    seed : int, optional
-        Seeds the shuffle (a ``numpy.random.default_rng(seed)`` Generator); None draws fresh
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
+        Seeds the shuffle (an int: a ``numpy.random.default_rng(seed)`` Generator; a
+        Generator or RandomState is used as given); None draws fresh
         entropy. The caller's global NumPy random state is not used.
 
     Returns
@@ -426,10 +428,8 @@ def train_dev_test_split(X, y, sizes=(0.98, 0.01, 0.01), *, stratify=False, seed
                          f"of X, got shape {y.shape}")
     if not isinstance(stratify, (bool, np.bool_)):
         raise TypeError(f"stratify must be True or False, got {stratify!r}")
-    if seed is not None:
-        seed = check_scalar(seed, "seed", integer=True, low=0)
+    rng = as_generator(seed)
     counts = _part_sizes(sizes, n)
-    rng = np.random.default_rng(seed)
 
     if not stratify:
         order = rng.permutation(n)

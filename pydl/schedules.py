@@ -19,6 +19,10 @@ class Schedule(abc.ABC):
     def learning_rate(self, lr0: float, epoch: int) -> float:
         """The learning rate of epoch `epoch` (0-based) for initial rate lr0."""
 
+    def _params(self) -> dict:
+        """The constructor's arguments (what a model file stores)."""
+        return {}
+
     def rates(self, lr0: float, first_epoch: int, n_epochs: int) -> np.ndarray:
         return np.array([self.learning_rate(lr0, e) for e in range(first_epoch, first_epoch + n_epochs)],
                         dtype=np.float64)
@@ -43,6 +47,9 @@ class InverseDecay(Schedule):
     def learning_rate(self, lr0, epoch):
         return lr0 / (1.0 + self.decay_rate * epoch)
 
+    def _params(self):
+        return {"decay_rate": self.decay_rate}
+
     def __repr__(self):
         return f"InverseDecay(decay_rate={self.decay_rate!r})"
 
@@ -58,6 +65,9 @@ class StaircaseDecay(Schedule):
     def learning_rate(self, lr0, epoch):
         return lr0 / (1.0 + self.decay_rate * (epoch // self.time_interval))
 
+    def _params(self):
+        return {"decay_rate": self.decay_rate, "time_interval": self.time_interval}
+
     def __repr__(self):
         return f"StaircaseDecay(decay_rate={self.decay_rate!r}, time_interval={self.time_interval!r})"
 
@@ -71,6 +81,9 @@ class ExponentialDecay(Schedule):
     def learning_rate(self, lr0, epoch):
         return lr0 * self.rate**epoch
 
+    def _params(self):
+        return {"rate": self.rate}
+
     def __repr__(self):
         return f"ExponentialDecay(rate={self.rate!r})"
 
@@ -83,6 +96,9 @@ class SqrtEpochDecay(Schedule):
 
     def learning_rate(self, lr0, epoch):
         return self.k / math.sqrt(epoch + 1) * lr0
+
+    def _params(self):
+        return {"k": self.k}
 
     def __repr__(self):
         return f"SqrtEpochDecay(k={self.k!r})"
@@ -98,6 +114,9 @@ class SqrtStepDecay(Schedule):
 
     def learning_rate(self, lr0, epoch):
         return lr0
+
+    def _params(self):
+        return {"k": self.k}
 
     def __repr__(self):
         return f"SqrtStepDecay(k={self.k!r})"

@@ -91,3 +91,13 @@ def rng(request):
     # a different, reproducible stream for every test (PYDL_TEST_SEED varies them all)
     base = int(os.environ.get("PYDL_TEST_SEED", "0"))
     return np.random.default_rng([base, zlib.crc32(request.node.nodeid.encode())])
+
+
+def subprocess_env(**extra):
+    """The environment for a child Python that imports the same pydl as this process (the
+    child runs outside the source tree; pydl may be installed or built in place)."""
+    env = dict(os.environ)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pydl.__file__)))
+    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
+    env.update(extra)
+    return env

@@ -57,7 +57,9 @@ def _bits(a):
 
 def _state(net, optimizers):
     state = {"theta": _bits(net.theta), "theta's buffer": net.theta.ctypes.data,
-             "epochs_trained": net.epochs_trained, "net.optimizer": id(net.optimizer)}
+             "epochs_trained": net.epochs_trained, "net.optimizer": id(net.optimizer),
+             "net.lr_schedule": id(net.lr_schedule), "net.early_stopping": id(net.early_stopping),
+             "net.history": repr(vars(net.history))}
     for i, o in enumerate(optimizers):
         for attr in ("t", "v", "s", "learning_rate", "_owner"):
             value = getattr(o, attr, None)
@@ -70,8 +72,9 @@ def _state(net, optimizers):
 @contextlib.contextmanager
 def unchanged(net, *optimizers):
     """Asserts that the block leaves `net` and the optimizers (the network's own and those
-    given) bitwise as they were: theta (values and buffer), epochs_trained, which optimizer
-    the network holds, and each optimizer's t, v, s, learning rate and owner."""
+    given) bitwise as they were: theta (values and buffer), epochs_trained, which optimizer,
+    schedule and early stopping the network holds, its history, and each optimizer's t, v,
+    s, learning rate and owner."""
     opts = [net.optimizer] if net.optimizer is not None else []
     opts += [o for o in optimizers if all(o is not p for p in opts)]
     before = _state(net, opts)

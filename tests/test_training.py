@@ -18,7 +18,7 @@ import pytest
 import pydl
 import reference as R
 from conftest import (DTYPE_KERNELS, DTYPES, PARALLEL, RTOL, assert_close, make_targets,
-                      ref_params, ref_targets)
+                      ref_params, ref_targets, subprocess_env)
 
 OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
 
@@ -86,16 +86,6 @@ def as_grad_dict(vector, dims):
 
 def theta_hash(theta):
     return hashlib.sha256(theta.tobytes()).hexdigest()
-
-
-def subprocess_env(**extra):
-    """The environment for a child Python that imports the same pydl as this process (the
-    child runs outside the source tree; pydl may be installed or built in place)."""
-    env = dict(os.environ)
-    root = os.path.dirname(os.path.dirname(os.path.abspath(pydl.__file__)))
-    env["PYTHONPATH"] = os.pathsep.join([root] + [p for p in [env.get("PYTHONPATH")] if p])
-    env.update(extra)
-    return env
 
 
 # ---- 1. the epoch loop against the oracle ----------------------------------------------
@@ -580,6 +570,7 @@ assert t > 0
 # completed epochs only (an interrupt right after an epoch's last update leaves it undone)
 assert done == t // per_epoch or (t % per_epoch == 0 and done == t // per_epoch - 1), (t, done)
 assert net.predict(X[:100]).shape == (100,)
+assert net.history.epochs == list(range(done))  # the completed epochs are not lost
 h = net.fit(X[:128], y[:128], epochs=1, batch_size=64)
 assert h.epochs == [done] and net.epochs_trained == done + 1 and opt.t == t + 2
 assert np.isfinite(h.cost[0]) and np.isfinite(net.theta).all()
