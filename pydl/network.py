@@ -405,6 +405,16 @@ class Network:
         values = self._predict(X, _core.PREDICT_OUTPUTS, n_threads, column)
         return out if column is not None else values[:, 0]
 
+    def to_onnx(self, file=None, opset=17):
+        """The network as an ONNX model (onnx.ModelProto), also written to `file` if given:
+        the normalizer, every layer (Gemm and its activation) in the network's dtype, input
+        ``X`` (N, n_x) with a dynamic batch N, outputs ``probabilities`` (or ``values`` for
+        a linear output) and, for classifiers, ``label`` as `predict` gives it. Needs
+        ``pip install "pydl[onnx]"``; `opset` from 13 up. See pydl.onnx."""
+        from pydl.onnx import to_onnx
+
+        return to_onnx(self, file, opset)
+
     def _decide(self, A):
         """predict's answer from the output activations A[L]."""
         if self.output_activation == "softmax":
