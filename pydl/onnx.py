@@ -75,15 +75,15 @@ def to_onnx(net, file=None, opset=DEFAULT_OPSET):
         a = f"A{l}" if l < len(dims) - 1 else ("values" if act == "linear" else "probabilities")
         if act == "linear":
             nodes.append(helper.make_node("Identity", [z], [a]))
-        elif act == "leaky_relu":
+        elif act == "leaky_relu" and dtype == np.float32:
             nodes.append(helper.make_node("LeakyRelu", [z], [a], alpha=float(net.leaky_slope)))
-        elif act == "tanh" and dtype == np.float64:
-            # ONNX Runtime's float64 Tanh is ~1e-9 off; tanh z = 2 sigmoid(2 z) - 1 is not
-            two, one = const("two", np.array(2.0)), const("one", np.array(1.0))
-            nodes.append(helper.make_node("Mul", [z, two], [f"{z}_twice"]))
-            nodes.append(helper.make_node("Sigmoid", [f"{z}_twice"], [f"{z}_sigmoid"]))
-            nodes.append(helper.make_node("Mul", [f"{z}_sigmoid", two], [f"{z}_scaled"]))
-            nodes.append(helper.make_node("Sub", [f"{z}_scaled", one], [a]))
+        elif act == "leaky_relu":
+            # LeakyRelu's alpha is a float32 attribute: float64 takes the slope exactly
+            slope = const("leaky_slope", np.array(net.leaky_slope, dtype=dtype))
+            zero = const("zero", np.array(0.0, dtype=dtype))
+            nodes.append(helper.make_node("Greater", [z, zero], [f"{z}_positive"]))
+            nodes.append(helper.make_node("Mul", [z, slope], [f"{z}_sloped"]))
+            nodes.append(helper.make_node("Where", [f"{z}_positive", z, f"{z}_sloped"], [a]))
         elif act == "softmax":
             nodes.append(helper.make_node("Softmax", [z], [a], axis=1))
         else:
