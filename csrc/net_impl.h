@@ -1063,7 +1063,8 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
         double total = 0;
         if (shuffle)
             pydl_permutation(tr->seed, epoch0 + e, m, perm);
-        for (int first = 0; first < m; first += bs) {
+        const int64_t n_batches = pydl_batch_count(m, bs);
+        for (int64_t k = 0; k < n_batches; k++) {
             /* signals are looked at before a step, so that an interruption never falls
              * between a step and its epoch's bookkeeping */
             if (tr->stop && ++since_check >= tr->check_every) {
@@ -1071,13 +1072,15 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
                 if (tr->stop(tr->stop_ctx))
                     return PYDL_ERR_INTERRUPTED;
             }
-            const int mb = m - first < bs ? m - first : bs;
+            int64_t first;
+            int mb;
+            pydl_batch_span(m, bs, k, &first, &mb);  /* 64-bit: m + bs may pass 2^31 */
             const int nt = pydl_effective_threads(tr->n_threads, net, mb);
             c.mb = mb;
             c.first = first;
             c.idx = shuffle ? perm + first : NULL;
             dk.epoch = (uint32_t)(epoch0 + e);
-            dk.batch = (uint32_t)(first / bs);
+            dk.batch = (uint32_t)k;
             c.t = tr->opt->t + 1;
             c.lr = tr->lr_step_k > 0 ? lr[e] * tr->lr_step_k / sqrt((double)c.t) : lr[e];
             /* m_b * J_b at the parameters before the update: the regularization first */

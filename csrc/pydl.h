@@ -233,11 +233,17 @@ void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n
 void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 /* The seeded permutation of 0..m-1 used for epoch `epoch` (Fisher-Yates on Philox). */
 void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm);
-/* Sets the most row blocks a product is split into (pydl_init sets the processor count);
- * returns the previous value. For tests of uneven splits on small machines. */
-int pydl_set_block_limit(int limit);
 /* Seconds on a monotonic clock (for the stop hook's time gate; no Python needed). */
 double pydl_monotonic_seconds(void);
+/* The dropout bits of elements e0 .. e0 + count - 1 of layer l's mask (as above; past
+ * 2^34 elements the block number's high 32 bits go into the key). For tests of the 64-bit
+ * index arithmetic without a 2^34-element mask. */
+void pydl_dropout_bits(uint64_t seed, int64_t epoch, int64_t batch, int l, double keep,
+                       uint64_t e0, ptrdiff_t count, uint8_t *mask);
+/* Mini-batch k of an epoch of m examples in batches of bs: the count of batches and batch
+ * k's first example and size, in 64-bit arithmetic (m + bs may pass 2^31). */
+int64_t pydl_batch_count(int m, int bs);
+void pydl_batch_span(int m, int bs, int64_t k, int64_t *first, int *mb);
 /* 1 if compiled with OpenMP. */
 int pydl_openmp_enabled(void);
 /* The instruction set the element loops run with on this CPU: "x86-64-v4" (AVX-512),

@@ -696,13 +696,34 @@ def permutation(uint64_t seed, int64_t epoch, int m):
     return perm
 
 
-def set_block_limit(int limit):
-    """For tests: split products into at most `limit` row blocks (normally the processors
-    this process may use), so that uneven thread/block splits can run on a small machine.
-    Returns the previous limit."""
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    return pydl_set_block_limit(limit)
+def dropout_bits(uint64_t seed, int64_t epoch, int64_t batch, int layer, double keep_prob,
+                 uint64_t first, Py_ssize_t count):
+    """For tests: the dropout bits of elements first .. first + count - 1 of a layer's mask
+    (example j, unit i is element j * n_units + i), however large `first`."""
+    if layer < 1 or not 0 <= count <= 1 << 20:
+        raise ValueError("layer must be >= 1 and count in [0, 2**20]")
+    if not 0 < keep_prob <= 1:
+        raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
+    mask = np.empty(count, dtype=np.uint8)
+    pydl_dropout_bits(seed, epoch, batch, layer, keep_prob, first, count,
+                      <uint8_t *>cnp.PyArray_DATA(mask))
+    return mask
+
+
+def batch_spans(int m, int batch_size):
+    """For tests: [(first, size), ...] of the mini-batches of an epoch of m examples, from the
+    training loop's own (64-bit) index arithmetic; only the first and the last two for
+    large m."""
+    if m < 1 or not 1 <= batch_size <= m:
+        raise ValueError(f"need m >= 1 and batch_size in [1, m], got m={m}, "
+                         f"batch_size={batch_size}")
+    cdef int64_t n = pydl_batch_count(m, batch_size), first
+    cdef int mb
+    spans = []
+    for k in sorted({0, max(n - 2, 0), n - 1}):
+        pydl_batch_span(m, batch_size, k, &first, &mb)
+        spans.append((first, mb))
+    return n, spans
 
 
 def openmp_enabled():

@@ -98,7 +98,10 @@ cdef extern from "pydl.h" nogil:
                            double keep, uint8_t *mask)
     void pydl_philox4x32(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
     void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
-    int pydl_set_block_limit(int limit)
+    void pydl_dropout_bits(uint64_t seed, int64_t epoch, int64_t batch, int l, double keep,
+                           uint64_t e0, ptrdiff_t count, uint8_t *mask)
+    int64_t pydl_batch_count(int m, int bs)
+    void pydl_batch_span(int m, int bs, int64_t k, int64_t *first, int *mb)
     int pydl_openmp_enabled()
     int pydl_max_threads()
     int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)

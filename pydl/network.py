@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from pydl import _core, model_file
-from pydl._checks import as_float_matrix, as_targets, check_scalar
+from pydl._checks import as_float_matrix, as_targets, check_param
 from pydl.augmentation import Augmentation
 from pydl.checkpoint import Checkpoint
 from pydl.early_stopping import EarlyStopping
@@ -115,10 +115,10 @@ class Network:
             for a in activations:
                 if not isinstance(a, str):
                     raise TypeError(f"activations must hold activation names (str), got {a!r}")
-        leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
+        leaky_slope = check_param("leaky_slope", leaky_slope)
         self._setup(dims, activations, leaky_slope, _keep_list(keep_probs, len(dims) - 1),
                     dtype, init, n_threads)
-        init_scale = check_scalar(init_scale, "init_scale", low=0, low_open=True)
+        init_scale = check_param("init_scale", init_scale)
         seed = check_seed(seed)
         self.normalizer = normalizer
         self.seed = seed if isinstance(seed, int) else None  # a Generator is not kept
@@ -460,8 +460,8 @@ class Network:
         l2, l1 : float, default 0
             Regularization strengths (the course's lambda).
         """
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         X = self._input(X)
         Y, labels = self._targets(y, X.shape[0])
         return self._cost_arrays(X, Y, labels, l2, l1)
@@ -512,8 +512,8 @@ class Network:
         if masks is not None or keep_probs is not None:
             return self._propagate(X, y, masks=masks, keep_probs=keep_probs, l2=l2, l1=l1,
                                    grad=True)[1]
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         X = self._input(X)
         Y, labels = self._targets(y, X.shape[0])
         nt = self._threads(None)
@@ -587,9 +587,9 @@ class Network:
             holds the epochs completed. A call that raises before its first update leaves the
             network exactly as it was.
         """
-        epochs = check_scalar(epochs, "epochs", integer=True, low=0, high=2**31 - 1)
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        epochs = check_param("epochs", epochs)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         optimizer = self._resolve_optimizer(optimizer, learning_rate)
         schedule = lr_schedule if lr_schedule is not None else self.lr_schedule or Constant()
         if not isinstance(schedule, Schedule):
@@ -605,8 +605,7 @@ class Network:
         X = self._input(X, n_threads=nt, scan_unconverted=False)  # train() scans it
         m = X.shape[0]
         Y, labels = self._targets(y, m)
-        batch_size = m if batch_size is None else check_scalar(
-            batch_size, "batch_size", integer=True, low=1, high=m)
+        batch_size = m if batch_size is None else check_param("batch_size", batch_size, high=m)
         dev = self._dev_set(validation_data)
         if early_stopping is None and dev is not None:
             early_stopping = self.early_stopping
@@ -833,10 +832,9 @@ class Network:
         list of uint8 ndarray of shape (n_samples, n[l]), one per hidden layer (all ones
         where keep_prob is 1).
         """
-        n_samples = check_scalar(n_samples, "n_samples", integer=True, low=1,
-                                 high=2**31 - 1)
-        epoch = check_scalar(epoch, "epoch", integer=True, low=0)
-        step = check_scalar(step, "step", integer=True, low=0)
+        n_samples = check_param("n_samples", n_samples, high=2**31 - 1)
+        epoch = check_param("epoch", epoch)
+        step = check_param("step", step)
         keep = self._keep_array(keep_probs)
         return [_core.dropout_mask(self._train_seed, epoch, step, l, self.layer_dims[l],
                                    n_samples, float(keep[l - 1]))
@@ -865,9 +863,8 @@ class Network:
             raise ValueError(f"X must be 2-D with one row per example and y as many rows, got "
                              f"shapes {X.shape} and {y.shape}")
         m = X.shape[0]
-        batch_size = m if batch_size is None else check_scalar(
-            batch_size, "batch_size", integer=True, low=1, high=m)
-        epoch = check_scalar(epoch, "epoch", integer=True, low=0)
+        batch_size = m if batch_size is None else check_param("batch_size", batch_size, high=m)
+        epoch = check_param("epoch", epoch)
         order = (_core.permutation(self._train_seed, epoch, m) if shuffle and batch_size < m
                  else np.arange(m))
         return [(X[order[k:k + batch_size]], y[order[k:k + batch_size]])
@@ -906,8 +903,8 @@ class Network:
     def _propagate(self, X, y=None, *, dA=None, masks=None, keep_probs=None, l2=0.0, l1=0.0,
                    out=False, grad=False):
         """(A[L] or None, gradient dict or None) through the door's propagate."""
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         X = self._input(X)
         m = X.shape[0]
         Y = labels = None
