@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from pydl import _core
-from pydl._checks import check_scalar
+from pydl._checks import check_param
 
 __all__ = ["linear_forward", "linear_activation_forward", "L_model_forward",
            "linear_backward", "linear_activation_backward", "L_model_backward",
@@ -104,7 +104,7 @@ def linear_activation_forward(A_prev, W, b, activation, leaky_slope=0.01):
     cache : tuple ((A_prev, W, b), Z), as the course's ``(linear_cache, activation_cache)``
     """
     _activation(activation, _HIDDEN + ("softmax",))
-    leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
+    leaky_slope = check_param("leaky_slope", leaky_slope)
     A_prev, W, b, dtype, Wc, bc = _layer_args(A_prev, W, b)
     m, n = A_prev.shape[1], W.shape[0]
     if activation == "softmax" and n < 2:
@@ -223,7 +223,7 @@ def linear_activation_backward(dA, cache, activation, leaky_slope=0.01):
     dA_prev, dW, db : ndarrays with the shapes of A_prev, W and b
     """
     _activation(activation, _HIDDEN + ("softmax",))
-    leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
+    leaky_slope = check_param("leaky_slope", leaky_slope)
     A_prev, W, b, Z = _cache(cache)
     return _backward(dA, A_prev, W, b, Z, activation, leaky_slope)
 
@@ -250,7 +250,7 @@ def L_model_backward(AL, Y, caches, hidden_activation="relu", output_activation=
     """
     _activation(hidden_activation, _HIDDEN, "hidden_activation")
     _activation(output_activation, ("sigmoid", "softmax", "linear"), "output_activation")
-    leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
+    leaky_slope = check_param("leaky_slope", leaky_slope)
     AL = _matrix(AL, "AL")
     Y = _real(Y, "Y")
     if Y.size != AL.size:
@@ -280,7 +280,7 @@ def update_parameters(parameters, grads, learning_rate):
         New arrays ``W1, b1, ...`` (the inputs are not modified).
     """
     L = _layers(parameters)
-    learning_rate = check_scalar(learning_rate, "learning_rate", low=0, low_open=True)
+    learning_rate = check_param("learning_rate", learning_rate)
     keys = [k for l in range(1, L + 1) for k in (f"W{l}", f"b{l}")]
     params = {k: _real(parameters[k], k) for k in keys}
     if not isinstance(grads, Mapping):

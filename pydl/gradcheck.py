@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pydl._checks import as_float_matrix, as_targets, check_scalar
+from pydl._checks import as_float_matrix, as_targets, check_param
 from pydl.random_state import as_generator
 
 __all__ = ["GradientCheck", "gradient_check", "check_function", "GREAT", "BUG"]
@@ -171,7 +171,7 @@ def check_function(fun, theta, grad=None, epsilon=1e-7):
     """
     if not callable(fun):
         raise TypeError(f"fun must be callable, got {type(fun).__name__}")
-    epsilon = check_scalar(epsilon, "epsilon", low=0, high=1, low_open=True)
+    epsilon = check_param("gradient_check.epsilon", epsilon)
     scalar = np.ndim(theta) == 0
     t0 = np.asarray(theta)
     if t0.dtype.kind not in "biuf" or t0.size == 0 or not np.isfinite(t0).all():
@@ -297,17 +297,17 @@ def _check_network(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
 
     if not isinstance(net, Network):
         raise TypeError(f"net must be a pydl.Network, got {type(net).__name__}")
-    epsilon = check_scalar(epsilon, "epsilon", low=0, high=1, low_open=True)
-    l2 = check_scalar(l2, "l2", low=0)
-    l1 = check_scalar(l1, "l1", low=0)
+    epsilon = check_param("gradient_check.epsilon", epsilon)
+    l2 = check_param("l2", l2)
+    l1 = check_param("l1", l1)
     n_params = net.theta.shape[0]
     if n_samples is not None and directions is not None:
         raise ValueError("give n_samples (a sampled check) or directions (a directional "
                          "check), not both")
     if n_samples is not None:
-        n_samples = check_scalar(n_samples, "n_samples", integer=True, low=1, high=n_params)
+        n_samples = check_param("n_samples", n_samples, high=n_params)
     if directions is not None:
-        directions = check_scalar(directions, "directions", integer=True, low=1)
+        directions = check_param("directions", directions)
     rng = as_generator(seed)
 
     # float64 data, validated and converted once (each J evaluation reuses it)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pydl._checks import check_scalar
+from pydl._checks import check_param
 from pydl.random_state import check_seed
 
 __all__ = ["random_mini_batches"]
@@ -37,7 +37,7 @@ def random_mini_batches(X, y, batch_size=64, seed=0):
     if y.ndim == 0 or y.shape[0] != X.shape[0]:
         raise ValueError(f"y must have one row per example ({X.shape[0]}), got shape "
                          f"{y.shape}")
-    batch_size = check_scalar(batch_size, "batch_size", integer=True, low=1)
+    batch_size = check_param("batch_size", batch_size)
     seed = check_seed(seed)
     rng = np.random.RandomState(seed) if seed is None or isinstance(seed, int) else seed
     order = rng.permutation(X.shape[0])

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from pydl import _core, model_file
-from pydl._checks import as_float_matrix, as_targets, check_scalar
+from pydl._checks import as_float_matrix, as_targets, check_param
 from pydl.augmentation import Augmentation
 from pydl.checkpoint import Checkpoint
 from pydl.early_stopping import EarlyStopping
@@ -117,10 +117,10 @@ class Network:
             for a in activations:
                 if not isinstance(a, str):
                     raise TypeError(f"activations must hold activation names (str), got {a!r}")
-        leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
+        leaky_slope = check_param("leaky_slope", leaky_slope)
         self._setup(dims, activations, leaky_slope, _keep_list(keep_probs, len(dims) - 1),
                     dtype, init, n_threads)
-        init_scale = check_scalar(init_scale, "init_scale", low=0, low_open=True)
+        init_scale = check_param("init_scale", init_scale)
         seed = check_seed(seed)
         self.normalizer = normalizer
         self.seed = seed if isinstance(seed, int) else None  # a Generator is not kept
@@ -334,50 +334,88 @@ class Network:
         per_row = self._arch.workspace(self.dtype, 1).shape[0] - self._arch.n_params
         return max(1, _CHUNK_ELEMENTS // per_row)
 
-    def forward(self, X, n_threads=None, *, masks=None, keep_probs=None):
+    def forward(self, X, n_threads=None, *, masks=None, keep_probs=None, out=None):
         """A[L] for every example: forward propagation ``Z[l] = W[l] A[l-1] + b[l]``,
         ``A[l] = g[l](Z[l])``.
+
+        The inference path: it changes no thread pool's limits, writes no global state and
+        allocates nothing but the returned array (nothing at all with `out`) when X is a
+        2-D array of the network's dtype with contiguous rows and the network has no
+        normalizer; otherwise X is converted (normalized) first, once. One network may
+        predict from many threads at once. Each output is computed in a fixed order: the
+        same bits whatever `n_threads` and whichever other rows share the call.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_x)
+        n_threads : int, optional
+            Overrides the network's `n_threads`; calls below a few million multiply-adds
+            (a few examples of a mid-sized network) run on the calling thread anyway.
         masks, keep_probs : optional
             Inverted dropout with given masks, ``A[l] = A[l] * D[l] / keep_prob``: see
-            `gradients`. Without masks there is no dropout (as in predict).
+            `gradients`. Without masks there is no dropout (as in predict); with them the
+            training step's kernels compute it (not the inference path).
+        out : ndarray of shape (n_samples, n_L), optional
+            Of the network's dtype, C-contiguous: written in place and returned (without
+            masks).
 
         Returns
         -------
         ndarray of shape (n_samples, n_L), of the network's dtype
         """
         if masks is not None or keep_probs is not None:
+            if out is not None:
+                raise ValueError("out is for the inference path: forward without masks")
             return self._propagate(X, masks=masks, keep_probs=keep_probs, out=True)[0]
-        return self._forward_array(self._input(X), n_threads)
+        return self._predict(X, _core.PREDICT_OUTPUTS, n_threads, out)
+
+    def _predict(self, X, kind, n_threads, out):
+        """The door's predict, with X converted unless it can be read as it is."""
+        if not (type(X) is np.ndarray and X.dtype == self._theta.dtype and X.ndim == 2
+                and X.shape[0] > 0 and X.shape[1] == self._arch.dims[0]
+                and self._normalizer is None and (X.flags.c_contiguous or (
+                    X.strides[1] == X.itemsize and X.strides[0] % X.itemsize == 0
+                    and X.strides[0] >= X.strides[1] * X.shape[1]))):
+            X = self._input(X)  # converted (normalized), once
+        return _core.predict(self._arch, self._theta, X, out, kind, self._threads(n_threads))
 
     def _forward_array(self, X, n_threads=None):
         """forward for an X already converted to the network's dtype."""
-        nt = self._threads(n_threads)
-        m, rows = X.shape[0], min(X.shape[0], self._chunk_rows())
-        out = np.empty((m, self.layer_dims[-1]), dtype=self.dtype)
-        work = self._arch.workspace(self.dtype, rows)
-        with sequential_blas():
-            for lo in range(0, m, rows):
-                hi = min(m, lo + rows)
-                _core.forward(self._arch, self._theta, X[lo:hi], out[lo:hi], work, nt)
-        return out
+        return _core.predict(self._arch, self._theta, X, None, _core.PREDICT_OUTPUTS,
+                             self._threads(n_threads))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, n_threads=None, *, out=None):
         """Output probabilities A[L], shape (n_samples, n_L): P(y_k = 1 | x) for sigmoid
-        outputs, the class distribution for softmax."""
+        outputs, the class distribution for softmax. `n_threads` and `out` as in
+        `forward`."""
         if self.output_activation in ("linear", "exp"):
             raise ValueError("predict_proba needs a sigmoid or softmax output; this network's "
                              f"output is {self.output_activation} (use predict)")
-        return self.forward(X)
+        return self._predict(X, _core.PREDICT_OUTPUTS, n_threads, out)
 
-    def predict(self, X):
+    def predict(self, X, n_threads=None, *, out=None):
         """Class labels (0/1 per output for sigmoid, the argmax for softmax) or, for a linear
         output, the values. Shape (n_samples,) for one output or softmax, else
-        (n_samples, n_L)."""
-        return self._decide(self.forward(X))
+        (n_samples, n_L); labels are int64. `n_threads` and `out` (of that shape and
+        dtype) as in `forward`: labels are decided in C, with no array but the answer."""
+        if self.output_activation not in ("linear", "exp"):  # (exp: Poisson regression)
+            return self._predict(X, _core.PREDICT_LABELS, n_threads, out)
+        if self.layer_dims[-1] > 1:
+            return self._predict(X, _core.PREDICT_OUTPUTS, n_threads, out)
+        # one linear (or exp) output: (n_samples,) values, written through an (n_samples, 1) view
+        column = out.reshape(-1, 1) if isinstance(out, np.ndarray) and out.ndim == 1 else out
+        values = self._predict(X, _core.PREDICT_OUTPUTS, n_threads, column)
+        return out if column is not None else values[:, 0]
+
+    def to_onnx(self, file=None, opset=17):
+        """The network as an ONNX model (onnx.ModelProto), also written to `file` if given:
+        the normalizer, every layer (Gemm and its activation) in the network's dtype, input
+        ``X`` (N, n_x) with a dynamic batch N, outputs ``probabilities`` (or ``values`` for
+        a linear output) and, for classifiers, ``label`` as `predict` gives it. Needs
+        ``pip install "pydl[onnx]"``; `opset` from 13 up. See pydl.onnx."""
+        from pydl.onnx import to_onnx
+
+        return to_onnx(self, file, opset)
 
     def _decide(self, A):
         """predict's answer from the output activations A[L]."""
@@ -424,8 +462,8 @@ class Network:
         l2, l1 : float, default 0
             Regularization strengths (the course's lambda).
         """
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         X = self._input(X)
         Y, labels = self._targets(y, X.shape[0])
         return self._cost_arrays(X, Y, labels, l2, l1)
@@ -476,8 +514,8 @@ class Network:
         if masks is not None or keep_probs is not None:
             return self._propagate(X, y, masks=masks, keep_probs=keep_probs, l2=l2, l1=l1,
                                    grad=True)[1]
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         X = self._input(X)
         Y, labels = self._targets(y, X.shape[0])
         nt = self._threads(None)
@@ -551,9 +589,9 @@ class Network:
             holds the epochs completed. A call that raises before its first update leaves the
             network exactly as it was.
         """
-        epochs = check_scalar(epochs, "epochs", integer=True, low=0, high=2**31 - 1)
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        epochs = check_param("epochs", epochs)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         optimizer = self._resolve_optimizer(optimizer, learning_rate)
         schedule = lr_schedule if lr_schedule is not None else self.lr_schedule or Constant()
         if not isinstance(schedule, Schedule):
@@ -569,8 +607,7 @@ class Network:
         X = self._input(X, n_threads=nt, scan_unconverted=False)  # train() scans it
         m = X.shape[0]
         Y, labels = self._targets(y, m)
-        batch_size = m if batch_size is None else check_scalar(
-            batch_size, "batch_size", integer=True, low=1, high=m)
+        batch_size = m if batch_size is None else check_param("batch_size", batch_size, high=m)
         dev = self._dev_set(validation_data)
         if early_stopping is None and dev is not None:
             early_stopping = self.early_stopping
@@ -797,10 +834,9 @@ class Network:
         list of uint8 ndarray of shape (n_samples, n[l]), one per hidden layer (all ones
         where keep_prob is 1).
         """
-        n_samples = check_scalar(n_samples, "n_samples", integer=True, low=1,
-                                 high=2**31 - 1)
-        epoch = check_scalar(epoch, "epoch", integer=True, low=0)
-        step = check_scalar(step, "step", integer=True, low=0)
+        n_samples = check_param("n_samples", n_samples, high=2**31 - 1)
+        epoch = check_param("epoch", epoch)
+        step = check_param("step", step)
         keep = self._keep_array(keep_probs)
         return [_core.dropout_mask(self._train_seed, epoch, step, l, self.layer_dims[l],
                                    n_samples, float(keep[l - 1]))
@@ -829,9 +865,8 @@ class Network:
             raise ValueError(f"X must be 2-D with one row per example and y as many rows, got "
                              f"shapes {X.shape} and {y.shape}")
         m = X.shape[0]
-        batch_size = m if batch_size is None else check_scalar(
-            batch_size, "batch_size", integer=True, low=1, high=m)
-        epoch = check_scalar(epoch, "epoch", integer=True, low=0)
+        batch_size = m if batch_size is None else check_param("batch_size", batch_size, high=m)
+        epoch = check_param("epoch", epoch)
         order = (_core.permutation(self._train_seed, epoch, m) if shuffle and batch_size < m
                  else np.arange(m))
         return [(X[order[k:k + batch_size]], y[order[k:k + batch_size]])
@@ -870,8 +905,8 @@ class Network:
     def _propagate(self, X, y=None, *, dA=None, masks=None, keep_probs=None, l2=0.0, l1=0.0,
                    out=False, grad=False):
         """(A[L] or None, gradient dict or None) through the door's propagate."""
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         X = self._input(X)
         m = X.shape[0]
         Y = labels = None

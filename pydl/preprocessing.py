@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pydl._checks import _as_array, as_float_matrix, check_scalar
+from pydl._checks import _as_array, as_float_matrix, check_param
 from pydl.random_state import as_generator
 
 __all__ = ["Normalizer", "Split", "train_dev_test_split"]
@@ -95,7 +95,7 @@ class Normalizer:
     """
 
     def __init__(self, epsilon=1e-8):
-        self.epsilon = check_scalar(epsilon, "epsilon", low=0)
+        self.epsilon = check_param("Normalizer.epsilon", epsilon)
         self.mean_ = None
         self.var_ = None
         self.scale_ = None
@@ -350,7 +350,7 @@ def _part_sizes(sizes, n):
                              f"examples, {n}; got {sizes!r} (sum {sum(counts)}); for fractions "
                              f"write floats, e.g. (0.98, 0.01, 0.01)")
         return counts
-    fracs = [check_scalar(s, "sizes entries", low=0, high=1) for s in sizes]
+    fracs = [check_param("sizes entries", s) for s in sizes]
     if abs(sum(fracs) - 1.0) > 1e-9:
         raise ValueError(f"sizes given as fractions must sum to 1 (within 1e-9), got "
                          f"{sizes!r} (sum {sum(fracs)!r})")

@@ -400,6 +400,24 @@ def test_exp_output_backward_with_an_external_loss_is_the_poisson_gradient():
         np.testing.assert_allclose(external[key], builtin[key], rtol=1e-10, atol=1e-14)
 
 
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_exp_output_predicts_values_and_exports_to_onnx(n_out):
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(40, 4))
+    net = pydl.Network([4, 6, n_out], output_activation="exp", dtype="float64", seed=0)
+    p = net.parameters
+    A1 = np.maximum(X @ p["W1"].T + p["b1"].T, 0)
+    expected = np.exp(A1 @ p["W2"].T + p["b2"].T)
+    pred = net.predict(X)
+    np.testing.assert_allclose(pred, expected[:, 0] if n_out == 1 else expected, rtol=1e-12)
+    with pytest.raises(ValueError, match="exp"):
+        net.predict_proba(X)
+    ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed")
+    session = ort.InferenceSession(net.to_onnx().SerializeToString())
+    values = session.run(["values"], {"X": X})[0]
+    np.testing.assert_allclose(values, expected, rtol=1e-12)
+
+
 def test_sparse_and_pandas_inputs():
     import scipy.sparse
 
