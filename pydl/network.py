@@ -241,15 +241,14 @@ class Network:
                                  f"takes {self.layer_dims[0]}")
         self._normalizer = value
 
-    def _input(self, X, name="X", n_threads=1, scan_unconverted=True):
+    def _input(self, X, name="X", scan=False, n_threads=1):
         """X as the C core takes it: normalized if the network has a normalizer, then a
-        C-contiguous (n_samples, n_x) array of the network's dtype (converted once);
-        scan_unconverted as in as_float_matrix."""
+        C-contiguous (n_samples, n_x) array of the network's dtype, converted once. Not
+        scanned for NaN/inf unless asked: the door scans what reaches C, once per call."""
+        n_x = self.layer_dims[0]
         if self._normalizer is not None:
-            X = as_float_matrix(X, name, self.layer_dims[0], np.float64, n_threads)
-            X = self._normalizer.transform(X)
-        return as_float_matrix(X, name, self.layer_dims[0], self.dtype, n_threads,
-                               scan_unconverted)
+            X = self._normalizer._apply(as_float_matrix(X, name, n_x, np.float64, scan=False))
+        return as_float_matrix(X, name, n_x, self.dtype, n_threads, scan)
 
     @property
     def keep_probs(self):
@@ -604,7 +603,7 @@ class Network:
         if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
             raise TypeError(f"checkpoint must be a pydl.Checkpoint, got {type(checkpoint).__name__}")
         nt = self._threads(n_threads)
-        X = self._input(X, n_threads=nt, scan_unconverted=False)  # train() scans it
+        X = self._input(X)  # train() scans it
         m = X.shape[0]
         Y, labels = self._targets(y, m)
         batch_size = m if batch_size is None else check_param("batch_size", batch_size, high=m)
@@ -728,7 +727,7 @@ class Network:
             X_dev, y_dev = validation_data
         except (TypeError, ValueError):
             raise TypeError("validation_data must be a pair (X_dev, y_dev)") from None
-        X_dev = self._input(X_dev, "X_dev")
+        X_dev = self._input(X_dev, "X_dev", scan=True)  # once, not at every epoch's door
         Y_dev, labels_dev = as_targets(y_dev, "y_dev", X_dev.shape[0], self.output_activation,
                                        self.layer_dims[-1], self.dtype)
         return X_dev, Y_dev, labels_dev
