@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from pydl._checks import check_scalar
+from pydl import _core
+from pydl._checks import _as_array, check_scalar
 
 
 class Schedule(abc.ABC):
@@ -24,6 +25,10 @@ class Schedule(abc.ABC):
         return {}
 
     def rates(self, lr0: float, first_epoch: int, n_epochs: int) -> np.ndarray:
+        """The learning rates of epochs first_epoch .. first_epoch + n_epochs - 1."""
+        check_scalar(lr0, "lr0", low=0)
+        check_scalar(first_epoch, "first_epoch", integer=True, low=0)
+        check_scalar(n_epochs, "n_epochs", integer=True, low=0, high=2**31 - 1)  # as fit's
         return np.array([self.learning_rate(lr0, e) for e in range(first_epoch, first_epoch + n_epochs)],
                         dtype=np.float64)
 
@@ -137,7 +142,9 @@ def ewa(values, beta=0.9, bias_correction=False):
     ndarray of float64 with the shape of `values`
     """
     beta = check_scalar(beta, "beta", low=0, high=1, high_open=True)
-    theta = np.asarray(values, dtype=np.float64)
+    theta = _as_array(values, "values")
+    _core.check_fits_memory(theta.size * 8, "values as float64")  # a huge zero-stride view
+    theta = np.asarray(theta, dtype=np.float64)
     if theta.ndim == 0:
         raise ValueError("values must be a sequence, got a scalar")
     out = np.empty_like(theta)
