@@ -758,7 +758,7 @@ def max_threads():
 
 # ---- building blocks, external gradients, given dropout masks -------------------------------
 
-def _check_keep_masks(Architecture arch, int m, keep, masks):
+def _check_keep_masks(Architecture arch not None, int m, keep, masks):
     """(keep, masks, pointer table) checked: keep None, or float64 (L,) in (0, 1] ending in
     1; masks, required with keep, one C-contiguous uint8 (m, n[l]) of 0/1 per hidden layer."""
     L = len(arch.dims) - 1

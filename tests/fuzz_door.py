@@ -781,11 +781,12 @@ def child(seed, first, runs, progress_fd):
 # ---- the parent: run the child, judge ------------------------------------------------------
 
 def run(seed=0, first=0, runs=10000, memory_limit_mb=MEMORY_LIMIT_MB, timeout=None,
-        env=None):
+        env=None, script=None):
     """Run calls first..first+runs-1 of `seed` in a child process. Returns the child's
-    summary plus "crash": None, or what killed the child and the last call it began."""
+    summary plus "crash": None, or what killed the child and the last call it began.
+    (script: another child, for the harness's own test.)"""
     r, w = os.pipe()
-    cmd = [sys.executable, os.path.abspath(__file__), "--child", "--seed", str(seed),
+    cmd = [sys.executable, script or os.path.abspath(__file__), "--child", "--seed", str(seed),
            "--first", str(first), "--runs", str(runs), "--progress-fd", str(w),
            "--memory-limit-mb", str(memory_limit_mb)]
     # One pipe carries everything: a line per call, then the summary (JSON). stderr (where
