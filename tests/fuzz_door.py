@@ -255,7 +255,7 @@ def net_call(g):
         dA = g.array((m, net.layer_dims[-1]), net.dtype, 0.3)
         return "Network.backward", lambda: net.backward(X, dA, a["l2"], a["l1"])
     if method == "fit":
-        kw = dict(epochs=g.count(0, 3), learning_rate=g.pick([None, 0.01, 0.1, 10.0, 0.0, -1.0,
+        kw = dict(epochs=g.count(0, 3, large=False), learning_rate=g.pick([None, 0.01, 0.1, 10.0, 0.0, -1.0,
                                                                float("nan"), 1e30]),
                   batch_size=g.pick([None, 1, 2, m, m + 1, 0, -1, 2**31, 2.5]),
                   optimizer=g.pick([None, "adam", "momentum", "rmsprop", "gd", "sgd",
