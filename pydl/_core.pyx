@@ -30,6 +30,7 @@ ACTIVATIONS = {"linear": 0, "sigmoid": 1, "tanh": 2, "relu": 3, "leaky_relu": 4,
 OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear")
 OPTIMIZERS = {"gd": 0, "momentum": 1, "rmsprop": 2, "adam": 3}
 _INT_MAX = 2**31 - 1
+_MAX_LAYERS = 2**16  # a sanity bound on L
 
 
 # ---- checks ----------------------------------------------------------------------------
@@ -169,6 +170,9 @@ cdef class Architecture:
     cdef readonly double leaky_slope
 
     def __cinit__(self, dims, activations, leaky_slope=0.01, keep_probs=None):
+        if len(dims) > _MAX_LAYERS + 1:  # before list(): a huge view's list exhausts memory
+            raise ValueError(f"layer_dims must have at most {_MAX_LAYERS + 1} entries, "
+                             f"got {len(dims)}")
         dims = list(dims)
         activations = list(activations)
         if len(dims) < 2:

@@ -115,7 +115,10 @@ def load_planar(m=400, noise=0.2, seed=1):
             f"noise must be a finite real number >= 0, got {noise!r} "
             f"of type {type(noise).__name__}"
         )
-    noise = float(noise)
+    try:
+        noise = float(noise)
+    except OverflowError:  # an int beyond a double's range
+        noise = math.inf
     if not math.isfinite(noise) or noise < 0:
         raise ValueError(f"noise must be a finite real number >= 0, got {noise}")
 

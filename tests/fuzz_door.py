@@ -127,7 +127,7 @@ class Gen:
             try:
                 return self.values(shape, np.float64).astype(other)
             except (TypeError, ValueError):
-                return np.zeros(shape, dtype=other)
+                return self.junk()
         if how == 1:      # Fortran order
             return np.asfortranarray(self.values(shape, dtype))
         if how == 2:      # every other row (a strided view)

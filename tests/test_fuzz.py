@@ -107,6 +107,7 @@ def test_unit_strides_refuses_what_is_not_a_matrix(a, error):
                                           {"dW1": np.zeros((1, 1)), "db1": np.zeros((1, 1))},
                                           10**400),
     lambda: pydl.InverseDecay(0.1).rates(10**400, 0, 2),
+    lambda: pydl.datasets.load_planar(10, 10**400),
 ])
 def test_out_of_range_numbers_are_value_errors(call):
     """Cython's conversion to a C integer or double raised OverflowError."""
@@ -128,6 +129,7 @@ def test_out_of_range_integer_is_named():
     lambda: pydl.Network([2**30, 2**30]),
     lambda: _core.Architecture([2**15, 2**15], ["linear"]).workspace(np.float64, 2**31 - 1),
     lambda: pydl.datasets.load_planar(10**12),
+    lambda: _core.Architecture(np.broadcast_to(np.int64(2), (2**40,)), ["linear"]),
 ])
 def test_what_cannot_fit_in_memory_is_refused_before_allocating(call):
     """A huge zero-stride view or a huge size claim: MemoryError before, now a ValueError
