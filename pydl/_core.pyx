@@ -170,9 +170,10 @@ cdef class Architecture:
     cdef readonly double leaky_slope
 
     def __cinit__(self, dims, activations, leaky_slope=0.01, keep_probs=None):
-        if len(dims) > _MAX_LAYERS + 1:  # before list(): a huge view's list exhausts memory
-            raise ValueError(f"layer_dims must have at most {_MAX_LAYERS + 1} entries, "
-                             f"got {len(dims)}")
+        for name, seq in (("layer_dims", dims), ("activations", activations)):
+            if hasattr(seq, "__len__") and len(seq) > _MAX_LAYERS + 1:  # before list(): a
+                raise ValueError(f"{name} must have at most {_MAX_LAYERS + 1} entries, "
+                                 f"got {len(seq)}")  # huge view's list exhausts memory
         dims = list(dims)
         activations = list(activations)
         if len(dims) < 2:

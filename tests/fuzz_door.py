@@ -158,7 +158,7 @@ class Gen:
         if how == 11:     # all NaN
             return np.full(shape, np.nan, dtype=dtype)
         if how == 12:     # a 0-d array or a scalar
-            return self.pick([np.float64(1.0), np.array(1.0, dtype=dtype), 1.0])
+            return self.pick([np.float64(1.0), np.array(1, dtype=np.float32), 1.0])
         if how == 13:     # a transposed square-ish view
             return self.values(shape[::-1], dtype).T
         if how == 14:     # a subclass

@@ -130,6 +130,7 @@ def test_out_of_range_integer_is_named():
     lambda: _core.Architecture([2**15, 2**15], ["linear"]).workspace(np.float64, 2**31 - 1),
     lambda: pydl.datasets.load_planar(10**12),
     lambda: _core.Architecture(np.broadcast_to(np.int64(2), (2**40,)), ["linear"]),
+    lambda: _core.Architecture([2, 1], np.broadcast_to(np.array("linear"), (2**40,))),
 ])
 def test_what_cannot_fit_in_memory_is_refused_before_allocating(call):
     """A huge zero-stride view or a huge size claim: MemoryError before, now a ValueError
