@@ -19,14 +19,14 @@ from pydl.minibatches import random_mini_batches
 from pydl.model_file import ModelFileError, load
 from pydl.network import Network
 from pydl.optimizers import Adam, GradientDescent, Momentum, Optimizer, RMSprop
-from pydl.preprocessing import Normalizer, Split, train_dev_test_split
+from pydl.preprocessing import Normalizer, NotFittedError, Split, train_dev_test_split
 from pydl.schedules import (Constant, ExponentialDecay, InverseDecay, Schedule, SqrtEpochDecay,
                             SqrtStepDecay, StaircaseDecay, ewa)
 
 __all__ = [
     "Adam", "Augmentation", "Checkpoint", "Constant", "Diagnosis", "EarlyStopping", "ExponentialDecay",
     "GradientCheck", "GradientDescent", "History", "InverseDecay", "ModelFileError", "Momentum", "Network",
-    "Normalizer", "Optimizer", "RMSprop", "Schedule", "Split", "SqrtEpochDecay",
+    "Normalizer", "NotFittedError", "Optimizer", "RMSprop", "Schedule", "Split", "SqrtEpochDecay",
     "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "diagnose", "diagnose_network",
     "blocks", "ewa", "gradient_check", "load", "openmp_enabled", "random_mini_batches",
     "show_config", "train_dev_test_split",

@@ -53,6 +53,7 @@ PARAMETERS = {
     "n_samples": _COUNT,
     # optimizers (the course's forms)
     "learning_rate": _POSITIVE,
+    "lr0": _NON_NEGATIVE,
     "beta": _DECAY,
     "beta1": _DECAY,
     "beta2": _DECAY,
@@ -97,7 +98,8 @@ def check_scalar(value, name, *, integer=False, low=None, high=None, low_open=Fa
     if isinstance(value, bool) or not isinstance(value, wanted):
         kind = "an integer" if integer else "a real number"
         raise TypeError(f"{name} must be {kind}, got {value!r}")
-    if not integer and not math.isfinite(value):
+    if not integer and not math.isfinite(value if isinstance(value, float) else
+                                         _as_float(value, name)):
         raise ValueError(f"{name} must be finite, got {value!r}")
     bad_low = low is not None and (value <= low if low_open else value < low)
     bad_high = high is not None and (value >= high if high_open else value > high)
@@ -107,6 +109,13 @@ def check_scalar(value, name, *, integer=False, low=None, high=None, low_open=Fa
         interval = f"{'(' if low_open or low is None else '['}{lo}, {hi}{')' if high_open or high is None else ']'}"
         raise ValueError(f"{name} must be in {interval}, got {value!r}")
     return int(value) if integer else float(value)
+
+
+def _as_float(value, name):
+    try:
+        return float(value)
+    except OverflowError:  # an int beyond a double's range
+        raise ValueError(f"{name} must be finite, got {value!r}") from None
 
 
 def _as_array(a, name):
@@ -130,6 +139,8 @@ def as_float_matrix(X, name, n_features, dtype, n_threads=1, scan=True):
         raise ValueError(f"{name} must have {n_features} features (columns), got shape {X.shape}")
     if X.shape[0] == 0:
         raise ValueError(f"{name} is empty: it must hold at least one example")
+    if not (X.flags.c_contiguous and X.dtype == dtype):  # a copy: can it exist?
+        _core.check_fits_memory(X.size * np.dtype(dtype).itemsize, name)
     try:
         with np.errstate(over="raise"):
             converted = np.ascontiguousarray(X, dtype=dtype)

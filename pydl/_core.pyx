@@ -7,6 +7,8 @@ where it matters), before a pointer reaches C; the GIL is released around every 
 C status codes become Python exceptions. Nothing here decides *what* to compute: that is
 the Python layer's job (pydl/network.py).
 """
+import functools
+import os
 import threading
 
 import numpy as np
@@ -32,9 +34,62 @@ OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear", "exp")
 # sgd_momentum, nesterov: scikit-learn's momentum form (for pydl.sklearn), v = b1 v - lr g
 OPTIMIZERS = {"gd": 0, "momentum": 1, "rmsprop": 2, "adam": 3, "sgd_momentum": 4, "nesterov": 5}
 _INT_MAX = 2**31 - 1
+_MAX_LAYERS = 2**16  # a sanity bound on L
 
 
 # ---- checks ----------------------------------------------------------------------------
+
+# The public API's bound (pydl/_threads.py MAX_THREADS), kept here too: libgomp aborts the
+# process when asked for 2**31-1 threads ("Out of memory allocating ... bytes").
+MAX_THREADS = 1024
+
+
+cdef double _as_double(value, str name) except? -1:
+    """value as a C double: TypeError for what is not a real number, ValueError for an
+    integer too large for a double (Python's float() raises OverflowError)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    try:
+        return float(value)
+    except OverflowError:
+        raise ValueError(f"{name} is too large, got {value}") from None
+
+
+cdef int _thread_count(n_threads) except -1:
+    """n_threads as the C core takes it: an integer in [1, MAX_THREADS], else
+    TypeError/ValueError (never OverflowError, never a C int that wrapped around)."""
+    if isinstance(n_threads, bool) or not isinstance(n_threads, (int, np.integer)):
+        raise TypeError(f"n_threads must be an integer, got {n_threads!r}")
+    if not 1 <= n_threads <= MAX_THREADS:
+        raise ValueError(f"n_threads must be in [1, {MAX_THREADS}], got {n_threads}")
+    return n_threads
+
+
+def _physical_memory():
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # no sysconf (Windows): no bound
+        return None
+
+
+_MEMORY = _physical_memory()
+
+
+def check_fits_memory(n_bytes, str name):
+    """Raise ValueError naming `name` if an array of n_bytes could never be allocated: more
+    than this machine's physical memory. A zero-stride view (np.broadcast_to) can claim
+    terabytes it does not hold; copying it would raise MemoryError, or swap for minutes."""
+    if _MEMORY is not None and n_bytes > _MEMORY:
+        raise ValueError(f"{name} would need {n_bytes / 2**30:.3g} GiB, more than this "
+                         f"machine's memory ({_MEMORY / 2**30:.3g} GiB)")
+
+
+# Element-wise loops (the optimizer update, the finiteness scan) give the same result for
+# any split: they never start more threads than the machine has processors, which a request
+# of MAX_THREADS would otherwise turn into 1024 threads (and, under a memory or process
+# limit, into libgomp's abort "Thread creation failed").
+_CPUS = os.cpu_count() or 1
+
 
 def check_array(a, str name, dtype, shape, bint writable=False):
     """Raise TypeError/ValueError naming `name` unless `a` is a C-contiguous ndarray of
@@ -53,9 +108,12 @@ def check_array(a, str name, dtype, shape, bint writable=False):
         raise ValueError(f"{name} must be writable")
 
 
-def all_finite(a, int n_threads=1):
+def all_finite(a, n_threads=1):
     """Whether the C-contiguous float32/float64 array `a` holds no NaN and no inf: one pass,
     no temporary, the GIL released, up to n_threads threads on large arrays."""
+    cdef int nt = min(_thread_count(n_threads), _CPUS)
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"all_finite takes a numpy.ndarray, got {type(a).__name__}")
     cdef cnp.ndarray arr = a
     if arr.dtype != np.float32 and arr.dtype != np.float64:
         raise TypeError(f"all_finite takes float32 or float64, got {arr.dtype.name}")
@@ -65,18 +123,18 @@ def all_finite(a, int n_threads=1):
     cdef void *p = cnp.PyArray_DATA(arr)
     cdef bint f32 = arr.dtype == np.float32
     cdef int ok
-    n_threads = max(1, n_threads)
     with nogil:
         if f32:
-            ok = pydl_all_finite_f32(count, <const float *>p, n_threads)
+            ok = pydl_all_finite_f32(count, <const float *>p, nt)
         else:
-            ok = pydl_all_finite_f64(count, <const double *>p, n_threads)
+            ok = pydl_all_finite_f64(count, <const double *>p, nt)
     return bool(ok)
 
 
-def check_finite(a, str name, int n_threads=1):
+def check_finite(a, str name, n_threads=1):
     """Raise ValueError naming `name` if the float array `a` holds NaN or inf."""
-    if not all_finite(a, n_threads):
+    cdef int nt = _thread_count(n_threads)
+    if not all_finite(a, nt):
         raise ValueError(f"{name} contains NaN or infinity")
 
 
@@ -115,7 +173,11 @@ cdef class Architecture:
     cdef object _act_codes
     cdef readonly double leaky_slope
 
-    def __cinit__(self, dims, activations, double leaky_slope=0.01, keep_probs=None):
+    def __cinit__(self, dims, activations, leaky_slope=0.01, keep_probs=None):
+        for name, seq in (("layer_dims", dims), ("activations", activations)):
+            if hasattr(seq, "__len__") and len(seq) > _MAX_LAYERS + 1:  # before list(): a
+                raise ValueError(f"{name} must have at most {_MAX_LAYERS + 1} entries, "
+                                 f"got {len(seq)}")  # huge view's list exhausts memory
         dims = list(dims)
         activations = list(activations)
         if len(dims) < 2:
@@ -137,6 +199,7 @@ cdef class Architecture:
                              f"(it decides the cost), got {activations[-1]!r}")
         if activations[-1] == "softmax" and dims[-1] < 2:
             raise ValueError("a softmax output needs at least 2 units")
+        leaky_slope = _as_double(leaky_slope, "leaky_slope")
         if not (isfinite(leaky_slope) and leaky_slope >= 0):
             raise ValueError(f"leaky_slope must be a finite number >= 0, got {leaky_slope}")
         self.dims = np.array(dims, dtype=np.intc)
@@ -170,13 +233,26 @@ cdef class Architecture:
     def n_params(self):
         return pydl_n_params(&self.net)
 
-    def workspace(self, dtype, int max_batch):
+    def workspace(self, dtype, max_batch):
         """The scratch array forward/cost_grad/train need for batches of up to max_batch."""
-        return np.empty(pydl_workspace_size(&self.net, max_batch), dtype=dtype)
+        if isinstance(max_batch, bool) or not isinstance(max_batch, (int, np.integer)):
+            raise TypeError(f"max_batch must be an integer, got {max_batch!r}")
+        if not 0 <= max_batch <= _INT_MAX:
+            raise ValueError(f"max_batch must be in [0, {_INT_MAX}], got {max_batch}")
+        if dtype is None or np.dtype(dtype) not in (np.float32, np.float64):
+            raise TypeError(f"dtype must be float32 or float64, got {dtype!r}")
+        n = pydl_workspace_size(&self.net, max_batch)
+        check_fits_memory(n * np.dtype(dtype).itemsize, "the workspace")
+        return np.empty(n, dtype=dtype)
 
-    def effective_threads(self, int n_threads, int batch):
+    def effective_threads(self, n_threads, batch):
         """Threads a step of `batch` examples uses (1 when too small to share)."""
-        return pydl_effective_threads(n_threads, &self.net, batch)
+        if isinstance(batch, bool) or not isinstance(batch, (int, np.integer)):
+            raise TypeError(f"batch must be an integer, got {batch!r}")
+        if not 0 <= batch <= _INT_MAX:
+            raise ValueError(f"batch must be in [0, {_INT_MAX}], got {batch}")
+        cdef int nt = _thread_count(n_threads)
+        return pydl_effective_threads(nt, &self.net, batch)
 
 
 cdef inline void *_ptr(a):
@@ -223,12 +299,13 @@ cdef _check_targets(Architecture arch, dtype, int m, Y, labels):
 
 # ---- entry points ---------------------------------------------------------------------------
 
-def forward(Architecture arch not None, theta, X, out, work, int n_threads=1):
+def forward(Architecture arch not None, theta, X, out, work, n_threads=1):
     """out (m, n_L) := A[L] of the network with parameters theta on X (m, n_x)."""
-    dtype = _check_common(arch, theta, X, work, None, n_threads)
+    cdef int nt = _thread_count(n_threads)
+    dtype = _check_common(arch, theta, X, work, None, nt)
     cdef int m = X.shape[0]
     check_array(out, "out", dtype, (m, arch.dims[-1]), writable=True)
-    check_finite(X, "X", n_threads)
+    check_finite(X, "X", nt)
     check_disjoint([("out", out), ("work", work)], [("theta", theta), ("X", X)])
     cdef void *pt = _ptr(theta)
     cdef void *px = _ptr(X)
@@ -238,10 +315,10 @@ def forward(Architecture arch not None, theta, X, out, work, int n_threads=1):
     cdef bint f32 = dtype == np.float32
     with nogil:
         if f32:
-            status = pydl_forward_f32(&arch.net, n_threads, m, <float *>pt, <float *>px,
+            status = pydl_forward_f32(&arch.net, nt, m, <float *>pt, <float *>px,
                                       <float *>po, <float *>pw)
         else:
-            status = pydl_forward_f64(&arch.net, n_threads, m, <double *>pt, <double *>px,
+            status = pydl_forward_f64(&arch.net, nt, m, <double *>pt, <double *>px,
                                       <double *>po, <double *>pw)
     _raise_for(status)
     return out
@@ -372,14 +449,15 @@ def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUT
 
 
 def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double l1, grad, work,
-              int n_threads=1, sample_weight=None):
+              n_threads=1, sample_weight=None):
     """The cost J (with the L2/L1 terms) on (X, Y or labels); grad (P,) := dJ/dtheta
     unless grad is None. Returns J (inf or nan when the network overflows). sample_weight:
     None or (m,) of the network's dtype, finite, >= 0, with a sum > 0:
     J = (sum_i w_i loss_i + regularization) / sum_i w_i."""
-    dtype = _check_common(arch, theta, X, work, None, n_threads)
+    cdef int nt = _thread_count(n_threads)
+    dtype = _check_common(arch, theta, X, work, None, nt)
     cdef int m = X.shape[0]
-    check_finite(X, "X", n_threads)
+    check_finite(X, "X", nt)
     _check_targets(arch, dtype, m, Y, labels)
     _check_sample_weight(sample_weight, dtype, m)
     if grad is not None:
@@ -401,11 +479,11 @@ def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double
     cdef bint f32 = dtype == np.float32
     with nogil:
         if f32:
-            status = pydl_cost_grad_f32(&arch.net, n_threads, m, <float *>pt, <float *>px,
+            status = pydl_cost_grad_f32(&arch.net, nt, m, <float *>pt, <float *>px,
                                         <float *>py, pl, <float *>psw, l2, l1, &cost, <float *>pg,
                                         <float *>pw)
         else:
-            status = pydl_cost_grad_f64(&arch.net, n_threads, m, <double *>pt, <double *>px,
+            status = pydl_cost_grad_f64(&arch.net, nt, m, <double *>pt, <double *>px,
                                         <double *>py, pl, <double *>psw, l2, l1, &cost, <double *>pg,
                                         <double *>pw)
     if status != PYDL_ERR_NONFINITE:
@@ -457,8 +535,9 @@ cdef tuple _check_state(str kind, theta, v, s):
 
 
 def update(str kind, double beta1, double beta2, double epsilon, int64_t t, double lr,
-           theta, grad, v, s, int n_threads=1):
+           theta, grad, v, s, n_threads=1):
     """Applies update number t (>= 1) of the optimizer `kind` to theta in place."""
+    cdef int nt = min(_thread_count(n_threads), _CPUS)
     if not isinstance(theta, np.ndarray) or theta.dtype not in (np.float32, np.float64):
         raise TypeError("theta must be a float32 or float64 numpy.ndarray")
     check_array(theta, "theta", theta.dtype, (None,), writable=True)
@@ -470,8 +549,6 @@ def update(str kind, double beta1, double beta2, double epsilon, int64_t t, doub
         raise ValueError(f"learning_rate must be a finite number > 0, got {lr}")
     if t < 1:
         raise ValueError(f"t must be >= 1 (updates count from 1), got {t}")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
     cdef pydl_optimizer o
     _fill_optimizer(&o, kind, beta1, beta2, epsilon, t - 1)
     cdef Py_ssize_t P = theta.shape[0]
@@ -483,10 +560,10 @@ def update(str kind, double beta1, double beta2, double epsilon, int64_t t, doub
     with nogil:
         if f32:
             pydl_update_f32(&o, t, lr, P, <float *>pt, <float *>pg, <float *>pv, <float *>ps,
-                            n_threads)
+                            nt)
         else:
             pydl_update_f64(&o, t, lr, P, <double *>pt, <double *>pg, <double *>pv,
-                            <double *>ps, n_threads)
+                            <double *>ps, nt)
 
 
 # The stop hook. Only the main thread runs Python's signal handlers (PyErr_CheckSignals does
@@ -522,7 +599,7 @@ cdef int _stop_hook(void *ctx) noexcept nogil:
 def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimizer, double beta1,
           double beta2, double epsilon, progress, lrs, costs, int64_t epoch0,
           int batch_size, bint shuffle, uint64_t seed, double l2, double l1,
-          double lr_step_k, int n_threads, work, perm, step_costs=None, step_lrs=None,
+          double lr_step_k, n_threads, work, perm, step_costs=None, step_lrs=None,
           augment=None, sample_weight=None):
     """Trains len(lrs) epochs in one C call, the GIL released.
 
@@ -535,12 +612,13 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     signal handler raised) with the parameters left after the last completed step, and
     FloatingPointError when a batch cost stops being finite (before that batch's update).
     """
-    dtype = _check_common(arch, theta, X, work, batch_size, n_threads)
+    cdef int nt = _thread_count(n_threads)
+    dtype = _check_common(arch, theta, X, work, batch_size, nt)
     check_array(theta, "theta", dtype, (arch.n_params,), writable=True)
     cdef int m = X.shape[0]
     if not 1 <= batch_size <= m:
         raise ValueError(f"batch_size must be in [1, {m}], got {batch_size}")
-    check_finite(X, "X", n_threads)
+    check_finite(X, "X", nt)
     _check_targets(arch, dtype, m, Y, labels)
     _check_sample_weight(sample_weight, dtype, m)
     v, s = _check_state(optimizer, theta, v, s)
@@ -572,7 +650,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     raised = []
     cdef pydl_train tr
     tr.net = &arch.net
-    tr.n_threads = n_threads
+    tr.n_threads = nt
     tr.batch_size = batch_size
     tr.shuffle = shuffle
     tr.seed = seed
@@ -809,6 +887,10 @@ def _unit_strides(a, str name):
     """(stride of axis 0, stride of axis 1) of the 2-D array `a` in elements, raising
     ValueError unless both are positive whole elements. A length-1 axis (or any axis of an
     empty array) has stride 1."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy.ndarray, got {type(a).__name__}")
+    if a.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got {a.ndim}-D")
     cdef Py_ssize_t item = a.itemsize
     out = []
     for axis in range(2):
@@ -899,7 +981,7 @@ def max_threads():
 
 # ---- building blocks, external gradients, given dropout masks -------------------------------
 
-def _check_keep_masks(Architecture arch, int m, keep, masks):
+def _check_keep_masks(Architecture arch not None, int m, keep, masks):
     """(keep, masks, pointer table) checked: keep None, or float64 (L,) in (0, 1] ending in
     1; masks, required with keep, one C-contiguous uint8 (m, n[l]) of 0/1 per hidden layer."""
     L = len(arch.dims) - 1
@@ -922,21 +1004,22 @@ def _check_keep_masks(Architecture arch, int m, keep, masks):
 
 
 def propagate(Architecture arch not None, theta, X, Y, labels, dA, keep, masks, double l2,
-              double l1, out, grad, work, int n_threads=1):
+              double l1, out, grad, work, n_threads=1):
     """Forward (and backward) propagation on all of X with what training alone does
     otherwise: dropout with given masks (keep, masks: see _check_keep_masks) and an external
     loss's dA = dL/dA[L] (m, n_L) in place of Y/labels. out (m, n_L) := A[L] unless None;
     grad (P,) := the gradient of the mean loss (with the l2/l1 terms) unless None. Returns
     the cost J of Y/labels (None with dA or without targets)."""
-    dtype = _check_common(arch, theta, X, work, None, n_threads)
+    cdef int nt = _thread_count(n_threads)
+    dtype = _check_common(arch, theta, X, work, None, nt)
     cdef int m = X.shape[0]
     n_out = arch.dims[-1]
-    check_finite(X, "X", n_threads)
+    check_finite(X, "X", nt)
     if dA is not None:
         if Y is not None or labels is not None:
             raise ValueError("give dA (an external loss) or Y/labels, not both")
         check_array(dA, "dA", dtype, (m, n_out))
-        check_finite(dA, "dA", n_threads)
+        check_finite(dA, "dA", nt)
     elif Y is not None or labels is not None:
         _check_targets(arch, dtype, m, Y, labels)
     elif grad is not None:
@@ -966,11 +1049,11 @@ def propagate(Architecture arch not None, theta, X, Y, labels, dA, keep, masks, 
     cdef bint f32 = dtype == np.float32
     with nogil:
         if f32:
-            status = pydl_propagate_f32(&arch.net, pk, pm, n_threads, m, <float *>pt,
+            status = pydl_propagate_f32(&arch.net, pk, pm, nt, m, <float *>pt,
                                         <float *>px, <float *>py, pl, <float *>pd, l2, l1,
                                         &cost, <float *>po, <float *>pg, <float *>pw)
         else:
-            status = pydl_propagate_f64(&arch.net, pk, pm, n_threads, m, <double *>pt,
+            status = pydl_propagate_f64(&arch.net, pk, pm, nt, m, <double *>pt,
                                         <double *>px, <double *>py, pl, <double *>pd, l2, l1,
                                         &cost, <double *>po, <double *>pg, <double *>pw)
     if status != PYDL_ERR_NONFINITE:
@@ -1107,3 +1190,35 @@ def loss_grad(str output, A, Y, dA):
         else:
             pydl_loss_grad_f64(act, count, <double *>pa, <double *>py, <double *>pd)
     return dA
+
+
+# ---- integer and double arguments out of range ----------------------------------------------
+
+def _without_overflow(fn):
+    """fn, where Cython's conversion of an argument to a C integer or double raises
+    OverflowError ("Python int too large to convert to C long"), raising ValueError that names
+    the argument instead: bad input is a ValueError/TypeError at this door, never another type."""
+    code = fn.__code__
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+
+    @functools.wraps(fn)
+    def door(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except OverflowError as exc:
+            given = dict(zip(names, args), **kwargs)
+            ints = {n: v for n, v in given.items()
+                    if isinstance(v, (int, np.integer)) and not isinstance(v, bool)}
+            bad = [n for n, v in ints.items() if not -2**31 <= v < 2**31]
+            if not bad and "negative" in str(exc):
+                bad = [n for n, v in ints.items() if v < 0]
+            what = " or ".join(bad) if bad else "an argument"
+            raise ValueError(f"{fn.__name__}: {what} out of range for the C core "
+                             f"({exc})") from None
+    return door
+
+
+for _name, _fn in list(globals().items()):
+    if type(_fn).__name__ == "cython_function_or_method" and not _name.startswith("__"):
+        globals()[_name] = _without_overflow(_fn)
+del _name, _fn, _without_overflow

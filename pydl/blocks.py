@@ -37,6 +37,7 @@ def _real(a, name):
     a = np.asarray(a)
     if a.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {a.dtype}")
+    _core.check_fits_memory(a.size * 8, name)  # a huge zero-stride view cannot be copied
     return a
 
 

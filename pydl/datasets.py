@@ -107,13 +107,18 @@ def load_planar(m=400, noise=0.2, seed=1):
     [0, 1]
     """
     m = _check_int(m, "m", 2)
+    if m > 2**31 - 1:  # more examples than a network takes (and than memory holds)
+        raise ValueError(f"m must be at most 2**31 - 1, got {m}")
 
     if isinstance(noise, (bool, np.bool_)) or not isinstance(noise, numbers.Real):
         raise ValueError(
             f"noise must be a finite real number >= 0, got {noise!r} "
             f"of type {type(noise).__name__}"
         )
-    noise = float(noise)
+    try:
+        noise = float(noise)
+    except OverflowError:  # an int beyond a double's range
+        noise = math.inf
     if not math.isfinite(noise) or noise < 0:
         raise ValueError(f"noise must be a finite real number >= 0, got {noise}")
 

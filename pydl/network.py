@@ -148,6 +148,8 @@ class Network:
         self.n_threads = n_threads
         self.init = init
         self._normalizer = None
+        _core.check_fits_memory(self._arch.n_params * np.dtype(dtype).itemsize,
+                                f"the {self._arch.n_params} parameters of layer_dims {dims}")
         self._theta = np.zeros(self._arch.n_params, dtype=np.dtype(dtype))
         self._params = self._views(self._theta, "")
         self.epochs_trained = 0

@@ -40,6 +40,12 @@ def _matrix(X, name, n_features=None):
     return as_float_matrix(X, name, n_features, np.float64), out_dtype
 
 
+class NotFittedError(ValueError, AttributeError):
+    """A Normalizer used before `fit`. Both a ValueError (the call's input is not usable
+    yet) and an AttributeError (the fitted attributes do not exist yet), as
+    scikit-learn's NotFittedError, so either ``except`` catches it."""
+
+
 class Normalizer:
     r"""Normalize the inputs: zero mean and unit variance per feature, with the statistics of
     the training set.
@@ -136,7 +142,7 @@ class Normalizer:
 
     def _check_fitted(self, method):
         if self.mean_ is None:
-            raise RuntimeError(f"this Normalizer is not fitted yet: call fit(X_train) "
+            raise NotFittedError(f"this Normalizer is not fitted yet: call fit(X_train) "
                                f"before {method}")
 
     def transform(self, X):

@@ -7,7 +7,8 @@ import math
 
 import numpy as np
 
-from pydl._checks import check_param
+from pydl import _core
+from pydl._checks import _as_array, check_param
 
 
 class Schedule(abc.ABC):
@@ -24,6 +25,10 @@ class Schedule(abc.ABC):
         return {}
 
     def rates(self, lr0: float, first_epoch: int, n_epochs: int) -> np.ndarray:
+        """The learning rates of epochs first_epoch .. first_epoch + n_epochs - 1."""
+        check_param("lr0", lr0)
+        check_param("epoch", first_epoch, name="first_epoch")
+        check_param("epochs", n_epochs, name="n_epochs")  # as fit's
         return np.array([self.learning_rate(lr0, e) for e in range(first_epoch, first_epoch + n_epochs)],
                         dtype=np.float64)
 
@@ -137,7 +142,9 @@ def ewa(values, beta=0.9, bias_correction=False):
     ndarray of float64 with the shape of `values`
     """
     beta = check_param("beta", beta)
-    theta = np.asarray(values, dtype=np.float64)
+    theta = _as_array(values, "values")
+    _core.check_fits_memory(theta.size * 8, "values as float64")  # a huge zero-stride view
+    theta = np.asarray(theta, dtype=np.float64)
     if theta.ndim == 0:
         raise ValueError("values must be a sequence, got a scalar")
     out = np.empty_like(theta)

@@ -8,7 +8,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from pydl.preprocessing import Normalizer, Split, train_dev_test_split
+from pydl.preprocessing import Normalizer, NotFittedError, Split, train_dev_test_split
 
 
 def features(rng, m=200):
@@ -106,9 +106,9 @@ def test_not_fitted():
     norm = Normalizer()
     assert norm.mean_ is None and norm.n_features_ is None
     for method in (norm.transform, norm.inverse_transform):
-        with pytest.raises(RuntimeError, match=r"fit"):
+        with pytest.raises(NotFittedError, match=r"fit"):
             method([[1.0]])
-    with pytest.raises(RuntimeError, match=r"fit"):
+    with pytest.raises(NotFittedError, match=r"fit"):
         norm.get_state()
 
 
