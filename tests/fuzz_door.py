@@ -525,11 +525,31 @@ def core_call(g):
          "work": arch.workspace(dtype, m), "out": np.empty((m, dims[-1]), dtype),
          "grad": np.empty(P, dtype), "n_threads": g.pick([1, 2, 3])}
     names = list(a)
-    what = g.pick(["forward", "cost_grad", "propagate", "update", "train", "all_finite",
+    what = g.pick(["forward", "predict", "cost_grad", "propagate", "update", "train", "all_finite",
                    "check_finite", "check_array", "check_disjoint", "Architecture",
                    "workspace", "effective_threads", "product", "_unit_strides",
                    "augment_batch", "philox4x32", "dropout_mask", "permutation",
-                   "layer_forward", "layer_backward", "loss_grad", "misc"])
+                   "layer_forward", "layer_backward", "loss_grad", "dropout_bits",
+                   "batch_spans", "misc"])
+    if what == "predict":  # the inference door: rows read in place, out= or not, labels
+        X = a["X"] if g.chance(0.8) else a["X"][::-1]
+        kind = g.pick([core.PREDICT_OUTPUTS, core.PREDICT_LABELS, 7, -1])
+        p = {"theta": a["theta"], "X": X, "out": g.pick([None, a["out"]]),
+             "n_threads": a["n_threads"]}
+        p = spoil_some(g, p, list(p))
+        return "_core.predict", lambda: core.predict(arch, p["theta"], p["X"], p["out"], kind,
+                                                     p["n_threads"])
+    if what == "dropout_bits":
+        b = {"seed": g.pick([g.count(0, 2**62), 2**64 - 1]), "epoch": g.count(0, 5), "batch": g.count(0, 5),
+             "layer": g.count(1, 3), "keep": g.real(0.01, 1), "first": g.count(0, 2**40),
+             "count": g.count(0, 300)}
+        b = spoil_some(g, b, list(b))
+        return "_core.dropout_bits", lambda: core.dropout_bits(*b.values())
+    if what == "batch_spans":
+        mm, bs = g.count(1, 2**31 - 1), g.count(1, 2**31 - 1)
+        return "_core.batch_spans", lambda: core.batch_spans(
+            g.pick([mm, -1, 2**40, None]) if g.chance(0.2) else mm,
+            g.pick([bs, 0, 2**40]) if g.chance(0.2) else bs)
     if what in ("forward", "cost_grad", "propagate"):
         if g.chance(0.1):  # aliasing: an output that is an input
             a["out"] = a["work"][:m * dims[-1]].reshape(m, dims[-1])
@@ -567,13 +587,15 @@ def core_call(g):
                                                    u["n_threads"])
     if what == "train":
         epochs = int(g.rng.integers(0, 3))
-        opt = g.pick(["gd", "momentum", "rmsprop", "adam"])
+        opt = g.pick(["gd", "momentum", "rmsprop", "adam", "sgd_momentum", "nesterov"])
         t = {"theta": a["theta"], "v": np.zeros(P, dtype), "s": np.zeros(P, dtype),
              "X": a["X"], "progress": np.zeros(2, np.int64),
              "lrs": np.full(epochs, 0.01), "costs": np.zeros(epochs),
              "batch_size": int(g.rng.integers(1, m + 1)), "seed": 1, "epoch0": 0,
              "n_threads": a["n_threads"], "work": a["work"], "perm": np.zeros(m, np.int32),
-             "l2": 0.0, "l1": 0.0, "lr_step_k": 0.0}
+             "l2": 0.0, "l1": 0.0, "lr_step_k": 0.0,
+             "sample_weight": g.pick([None, None, g.rng.random(m).astype(dtype),
+                                      np.zeros(m, dtype)])}
         t = spoil_some(g, t, list(t))
         augment = g.pick([None, None, (1, dims[0], 1, True, 0), (dims[0], 1, 1, False, 0),
                           (2, 2, 2, 1, 5), (0, 0, 0, 0, 0), "x"])
@@ -585,7 +607,8 @@ def core_call(g):
                               epoch0=t["epoch0"], batch_size=t["batch_size"],
                               shuffle=g.pick([True, False]), seed=t["seed"], l2=t["l2"],
                               l1=t["l1"], lr_step_k=t["lr_step_k"], n_threads=t["n_threads"],
-                              work=t["work"], perm=t["perm"], augment=augment)
+                              work=t["work"], perm=t["perm"], augment=augment,
+                              sample_weight=t["sample_weight"])
         return "_core.train", run
     if what in ("all_finite", "check_finite"):
         n = g.pick([0, 1, 7, 100000, 300000])  # large: the threaded scan
@@ -686,7 +709,7 @@ def core_call(g):
         kind = g.pick(["sigmoid", "softmax", "linear", "relu", None])
         return "_core.loss_grad", lambda: core.loss_grad(kind, lg["A"], lg["Y"], lg["dA"])
     fn = g.pick(["openmp_enabled", "simd_level", "float_products", "max_threads",
-                 "set_float_products", "set_block_limit"])
+                 "set_float_products", "inference_kernel"])
     if fn == "set_float_products":
         k = g.pick(list(core.FLOAT_PRODUCTS) + ["bad", None, 3])
 
@@ -697,19 +720,6 @@ def core_call(g):
             finally:
                 core.set_float_products(before)
         return "_core.set_float_products", run
-    if fn == "set_block_limit":
-        if not hasattr(core, "set_block_limit"):
-            return "_core.max_threads", core.max_threads
-        lim = g.count(1, 4)
-
-        def run():
-            before = core.set_block_limit(1)
-            core.set_block_limit(before)
-            try:
-                return core.set_block_limit(lim)
-            finally:
-                core.set_block_limit(before)
-        return "_core.set_block_limit", run
     return f"_core.{fn}", getattr(core, fn)
 
 
@@ -719,7 +729,7 @@ def generic_core(g):
     _, core = _pydl()
     names = sorted(n for n in dir(core) if callable(getattr(core, n))
                    and not n.startswith("__") and n not in ("set_float_products",
-                                                            "set_block_limit"))
+                                                            "set_inference_kernel"))
     name = g.pick(names)
     fn = getattr(core, name)
     args = []
