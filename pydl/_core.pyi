@@ -46,7 +46,7 @@ def train(arch: Architecture, theta: NDArray[Any], v: NDArray[Any] | None,
           perm: NDArray[np.int32], step_costs: NDArray[np.float64] | None = ...,
           step_lrs: NDArray[np.float64] | None = ...,
           augment: tuple[int, int, int, bool, int] | None = ...,
-          data_parallel: tuple[Callable[[NDArray[Any], NDArray[np.float64]], None], int, int]
+          data_parallel: tuple[Callable[[NDArray[Any]], None], int, int, NDArray[np.float64]]
           | None = ...) -> None: ...
 def augment_batch(X: NDArray[Any], seed: int, epoch: int, batch: int,
                   augment: tuple[int, int, int, bool, int]) -> NDArray[Any]: ...

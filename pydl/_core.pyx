@@ -356,12 +356,13 @@ cdef int _stop_hook(void *ctx) noexcept nogil:
 
 
 cdef class _Reduction:
-    """What the data-parallel reduce hook needs: the Python reducer, the gradient buffer as
-    an array (made once, on the first step), a preallocated [loss, stop] pair, and the
-    exception that stopped training."""
-    cdef object reducer
+    """What the data-parallel reduce hook needs: the summing function, the gradient buffer
+    as an array (made once, on the first step), a preallocated [loss, stop] pair, the
+    seconds spent summing, and the exception that stopped training."""
+    cdef object sum_in_place
     cdef object grad
     cdef object scalars
+    cdef object seconds
     cdef list raised
     cdef object dtype
 
@@ -386,7 +387,13 @@ cdef int _reduce_hook(void *ctx, void *grad, Py_ssize_t count, double *loss) noe
             except BaseException as exc:
                 r.raised.append(exc)
                 scalars[1] = 1.0
-            r.reducer(r.grad, scalars)  # sums scalars; the gradient too unless stopping
+            # no Python code runs from here to the update (sum_in_place is compiled), so
+            # that no signal handler can leave one process between the two sums
+            t0 = _perf_counter()
+            r.sum_in_place(scalars)
+            if scalars[1] == 0:
+                r.sum_in_place(r.grad)
+            r.seconds[0] += _perf_counter() - t0
             loss[0] = scalars[0]
             if scalars[1] != 0:
                 if not r.raised:
@@ -414,18 +421,21 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     signal handler raised) with the parameters left after the last completed step, and
     FloatingPointError when a batch cost stops being finite (before that batch's update).
 
-    data_parallel: None, or (reducer, m_global, first) when this process holds examples
-    [first, first + m) of m_global trained in lockstep by several processes (csrc/pydl.h,
-    pydl_data_parallel): batch_size is then the global batch size, perm has 2 * m_global
-    entries, and reducer(grad, scalars) sums scalars (float64 [loss, stop]) over the
-    processes and, unless the summed stop is nonzero, grad (the flat gradient) too.
+    data_parallel: None, or (sum_in_place, m_global, first, seconds) when this process
+    holds examples [first, first + m) of m_global trained in lockstep by several processes
+    (csrc/pydl.h, pydl_data_parallel): batch_size is then the global batch size, perm has
+    2 * m_global entries, and every step calls sum_in_place(array) -- a compiled function
+    (e.g. a functools.partial of mpi4py's Allreduce) that sums the array over the processes
+    in place -- on float64 [loss, stop] and then, unless the summed stop is nonzero, on the
+    flat gradient; seconds (float64 (1,)) accumulates the time spent in it.
     """
     cdef int m = X.shape[0] if isinstance(X, np.ndarray) and X.ndim == 2 else 0
     cdef int64_t m_global = m, first = 0
     if data_parallel is not None:
-        reducer, m_global, first = data_parallel
-        if not callable(reducer):
-            raise TypeError("data_parallel's reducer must be callable")
+        sum_in_place, m_global, first, seconds = data_parallel
+        if not callable(sum_in_place):
+            raise TypeError("data_parallel's sum_in_place must be callable")
+        check_array(seconds, "seconds", np.float64, (1,), writable=True)
         if not (0 <= first and first + m <= m_global <= _INT_MAX):
             raise ValueError(f"data_parallel: examples [{first}, {first + m}) do not fit in "
                              f"m_global={m_global} (at most {_INT_MAX})")
@@ -480,7 +490,8 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     tr.dp = NULL
     if data_parallel is not None:
         reduction = _Reduction()
-        reduction.reducer = reducer
+        reduction.sum_in_place = sum_in_place
+        reduction.seconds = seconds
         reduction.scalars = np.zeros(2)
         reduction.raised = raised
         reduction.dtype = dtype
@@ -532,6 +543,9 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         exc.layer = bad_layer
         raise exc
     _raise_for(status)
+
+
+from time import perf_counter as _perf_counter
 
 
 # ---- utilities ----------------------------------------------------------------------------

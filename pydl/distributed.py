@@ -18,7 +18,7 @@ PyPI). ``import pydl`` never imports it.
 """
 from __future__ import annotations
 
-import time
+import functools
 
 import numpy as np
 
@@ -90,7 +90,15 @@ class _Group:
         sizes = [m for m, _ in everyone]
         self.first = sum(sizes[:self.rank])
         self.m_global = sum(sizes)
-        self.reduce_time = 0.0  # seconds spent in the gradient exchange
+        # what the C loop calls between backward propagation and every update: MPI's
+        # in-place sum, the same bits on every rank; compiled, so no Python code (and no
+        # signal handler) runs between the loss's sum and the gradient's
+        self.sum_in_place = functools.partial(comm.Allreduce, MPI.IN_PLACE, op=MPI.SUM)
+        self.seconds = np.zeros(1)  # spent summing
+
+    @property
+    def reduce_time(self):
+        return float(self.seconds[0])
 
     def broadcast(self, net, optimizer):
         """Rank 0's parameters, optimizer state and training seed on every rank (as
@@ -99,16 +107,6 @@ class _Group:
             if a is not None:
                 self.comm.Bcast(a, root=0)
         net._train_seed = self.comm.bcast(net._train_seed, root=0)
-
-    def reducer(self, grad, scalars):
-        """Called by the C loop between backward propagation and the update of every step:
-        sums [loss, stop] and, unless a rank stops, the flat gradient, in place."""
-        t0 = time.perf_counter()
-        MPI = self._MPI
-        self.comm.Allreduce(MPI.IN_PLACE, scalars, op=MPI.SUM)
-        if scalars[1] == 0:
-            self.comm.Allreduce(MPI.IN_PLACE, grad, op=MPI.SUM)
-        self.reduce_time += time.perf_counter() - t0
 
     def mean(self, m_local, *values):
         """The example-weighted means over the ranks of per-rank means (None stays None):

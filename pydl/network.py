@@ -590,7 +590,8 @@ class Network:
         histories = (history, self.history)
         work = self._arch.workspace(self.dtype, min(batch_size, m))
         perm = np.empty(m if group is None else 2 * m_epoch, dtype=np.int32)
-        data_parallel = None if group is None else (group.reducer, group.m_global, group.first)
+        data_parallel = None if group is None else (group.sum_in_place, group.m_global,
+                                                    group.first, group.seconds)
         progress = np.array([optimizer.t, 0], dtype=np.int64)
         b1, b2, eps = optimizer._hyper()
         start = time.perf_counter()
