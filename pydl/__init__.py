@@ -5,7 +5,7 @@ vectorized forward and backward propagation, initialization, regularization, min
 gradient descent, momentum, RMSprop, Adam, learning-rate decay -- with the hot loops in C
 (OpenMP, scipy's BLAS) behind a small NumPy API.
 """
-from pydl import datasets, distributed
+from pydl import datasets, distributed, search
 from pydl._core import openmp_enabled
 from pydl._version import __version__
 from pydl.config import show_config
@@ -27,5 +27,5 @@ __all__ = [
     "GradientCheck", "GradientDescent", "History", "InverseDecay", "ModelFileError", "Momentum", "Network",
     "Normalizer", "Optimizer", "RMSprop", "Schedule", "Split", "SqrtEpochDecay",
     "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "diagnose", "diagnose_network",
-    "distributed", "ewa", "gradient_check", "load", "openmp_enabled", "show_config", "train_dev_test_split",
+    "distributed", "ewa", "gradient_check", "load", "openmp_enabled", "search", "show_config", "train_dev_test_split",
 ]
