@@ -89,7 +89,8 @@ def step_seconds(n_params, global_batch, p, flops):
 def model_table():
     """Where the exchange starts to dominate on a realistic cluster."""
     bw, lat, flops = 25e9 / 8 * 0.8, 10e-6, 1e12  # 25 GbE at 80%; 10 us; 1 TFLOP/s/node
-    lines = ["| parameters | global batch | p=2 | p=8 | p=32 | p=128 |", "|---|---|---|---|---|---|"]
+    lines = ["| parameters | global batch | p=2 | p=8 | p=32 | p=128 |",
+             "|---|---|---|---|---|---|"]
     for n_params in (1e5, 1e7, 1e9):
         for batch in (256, 4096):
             cells = []

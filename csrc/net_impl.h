@@ -632,8 +632,9 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         for (ptrdiff_t j = c0; j < c1; j++) {
             const T *x = c->X + (c->idx ? (ptrdiff_t)c->idx[j] : c->first + j) * n0;
             if (c->aug)
-                FN(augment_image)(c->aug, augment_choice(c->aug, c->dk, c->pos ? c->pos[j] : (int)j), x,
-                                  c->Xb + j * n0);
+                FN(augment_image)(c->aug,
+                                  augment_choice(c->aug, c->dk, c->pos ? c->pos[j] : (int)j),
+                                  x, c->Xb + j * n0);
             else
                 memcpy(c->Xb + j * n0, x, (size_t)n0 * sizeof(T));
         }
