@@ -3,6 +3,9 @@
 OpenMP is used when the compiler can build *and run* a tiny OpenMP program. Environment:
   PYDL_OPENMP=0   build without OpenMP (one thread everywhere; pydl.openmp_enabled() is False)
   PYDL_OPENMP=1   fail the build if OpenMP does not work (wheel builds set this)
+  PYDL_SANITIZE=address,undefined   a checking build (GCC/clang): AddressSanitizer and
+                  UndefinedBehaviorSanitizer, any report aborts; run Python with the ASan
+                  runtime preloaded (see the README's "Development")
 BLAS is not linked: the C core calls scipy's ?gemm through pointers handed over at import.
 """
 import glob
@@ -78,10 +81,17 @@ class BuildExt(build_ext):
                     sys.exit("error: PYDL_OPENMP=1 but OpenMP does not work with this compiler")
                 print("warning: OpenMP not available: pydl is built single-threaded")
                 cflags, lflags = [], []
+        sanitize = os.environ.get("PYDL_SANITIZE", "")
+        if sanitize:  # symbols and frame pointers for readable reports; stop at the first
+            san = [f"-fsanitize={sanitize}", "-fno-sanitize-recover=all",
+                   "-fno-omit-frame-pointer", "-g"]
+            cflags, lflags = cflags + san, lflags + san
+        strip = sys.platform.startswith("linux") and not sanitize \
+            and not os.environ.get("PYDL_KEEP_SYMBOLS")
         for ext in self.extensions:
             ext.extra_compile_args = base + cflags
             # strip debug symbols (the interpreter's CFLAGS carry -g): a 10x smaller .so
-            ext.extra_link_args = lflags + (["-s"] if sys.platform.startswith("linux") and not os.environ.get("PYDL_KEEP_SYMBOLS") else [])
+            ext.extra_link_args = lflags + (["-s"] if strip else [])
         super().build_extensions()
 
 

@@ -14,11 +14,9 @@
 /* Below this many multiply-adds per step, one thread beats a parallel region. */
 #define PYDL_PARALLEL_MIN_MACS 65536
 
-/* Set once at import (tests may change block_limit): the same for every network. */
+/* Set once at import: the same for every network. */
 static pydl_sgemm_fn blas_sgemm = NULL;
 static pydl_dgemm_fn blas_dgemm = NULL;
-/* at most this many row blocks per product: the processors this process may use */
-static int block_limit = 1;
 
 /* float products: pydl's own kernel where the CPU runs it (sgemm.h), else the BLAS */
 typedef void (*own_sgemm_fn)(int M, int N, int K, float alpha, const float *A, ptrdiff_t lda,
@@ -54,17 +52,6 @@ void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
     blas_dgemm = dgemm;
     if (!pydl_set_float_products("avx512"))
         pydl_set_float_products("blas");
-#ifdef _OPENMP
-    block_limit = omp_get_num_procs();
-#endif
-    block_limit = block_limit < 1 ? 1 : block_limit;
-}
-
-int pydl_set_block_limit(int limit)
-{
-    const int previous = block_limit;
-    block_limit = limit < 1 ? 1 : limit;
-    return previous;
 }
 
 int pydl_openmp_enabled(void)
@@ -133,17 +120,29 @@ ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch)
 }
 
 /* Every GEMM is cut into fixed row blocks of its output (BLAS's M dimension): the blocks
- * depend on the layer sizes and on the processors this process may use (read once, at
- * load), never on the number of threads asked for, because BLAS gives bitwise-different
- * results for the same element computed in differently shaped calls. Each block repacks
- * the product's other operand, so there are no more blocks than processors to run them;
- * row blocks of >= 64 cost ~3-5% over one call (measured), column blocks far more. */
+ * depend on the layer sizes alone -- never on the number of threads, the processors this
+ * process may use (taskset, cgroups, Slurm) or the machine's load -- because BLAS gives
+ * bitwise-different results for the same element computed in differently shaped calls.
+ * Row blocks of >= 64 cost ~3-5% over one call (measured), column blocks far more; each
+ * block repacks the product's other operand, hence the cap. */
 #define BLOCK_MIN_ROWS 64
+#define BLOCK_MAX 32
 
 static int n_blocks(int n)
 {
     int nb = n / BLOCK_MIN_ROWS;
-    return nb < 1 ? 1 : nb > block_limit ? block_limit : nb;
+    return nb < 1 ? 1 : nb > BLOCK_MAX ? BLOCK_MAX : nb;
+}
+
+int64_t pydl_batch_count(int m, int bs)
+{
+    return ((int64_t)m + bs - 1) / bs;
+}
+
+void pydl_batch_span(int m, int bs, int64_t k, int64_t *first, int *mb)
+{
+    *first = k * bs;
+    *mb = (int)((int64_t)m - *first < bs ? (int64_t)m - *first : bs);
 }
 
 /* The blocks [b0, b1) of an n-row output that thread tid computes. */
@@ -198,17 +197,21 @@ static uint32_t keep_threshold(double keep)
     return t >= 4294967295.0 ? 0xFFFFFFFFu : (uint32_t)t;
 }
 
-/* keep[k] = 1 if element e0 + k of layer l is kept, for k < count */
+/* keep[k] = 1 if element e0 + k of layer l is kept, for k < count. Element e comes from
+ * word e % 4 of block e / 4; past 2^34 elements (a layer's n * mb) the block number's high
+ * bits go into the key's second word, so the stream never wraps. */
 static void dropout_bits(const pydl_step_key *dk, int l, uint32_t threshold, uint64_t e0,
                          ptrdiff_t count, uint8_t *keep)
 {
     uint32_t ctr[4] = {0, dk->epoch, dk->batch, PYDL_STREAM_DROPOUT | ((uint32_t)l & 0xFFFFu)};
+    uint32_t key[2] = {dk->key[0], dk->key[1]};
     uint32_t block[4];
     ptrdiff_t k = 0;
     while (k < count) {
         const uint64_t e = e0 + (uint64_t)k;
         ctr[0] = (uint32_t)(e / 4);
-        pydl_philox_block(ctr, dk->key, block);
+        key[1] = dk->key[1] ^ ((uint32_t)(e / 4 >> 32) * 0x9E3779B9u);
+        pydl_philox_block(ctr, key, block);
         for (unsigned w = (unsigned)(e % 4); w < 4 && k < count; w++, k++)
             keep[k] = block[w] < threshold;
     }
@@ -224,6 +227,14 @@ void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n
         return;
     }
     dropout_bits(&dk, l, keep_threshold(keep), 0, (ptrdiff_t)n * mb, mask);
+}
+
+void pydl_dropout_bits(uint64_t seed, int64_t epoch, int64_t batch, int l, double keep,
+                       uint64_t e0, ptrdiff_t count, uint8_t *mask)
+{
+    const pydl_step_key dk = {{(uint32_t)seed, (uint32_t)(seed >> 32)}, (uint32_t)epoch,
+                                 (uint32_t)batch};
+    dropout_bits(&dk, l, keep_threshold(keep), e0, count, mask);
 }
 
 /* ---- augmentation ----------------------------------------------------------------- */
@@ -359,6 +370,7 @@ static int dp_local_batch(const pydl_data_parallel *dp, int m, int32_t *perm, in
 #define TANH pydl_tanhf
 #define SQRT sqrtf
 #include "net_impl.h"
+#include "layer_impl.h"
 #undef T
 #undef SFX
 #undef OWN_GEMM
@@ -382,3 +394,4 @@ static int dp_local_batch(const pydl_data_parallel *dp, int m, int32_t *perm, in
 #define TANH tanh
 #define SQRT sqrt
 #include "net_impl.h"
+#include "layer_impl.h"

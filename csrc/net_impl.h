@@ -197,6 +197,26 @@ static void FN(mul_derivative)(int act, T slope, ptrdiff_t n, const T *A, T a_sc
     }
 }
 
+/* dZ := dA * g'(Z) for nc columns of n units, from A = g(Z) (no aliasing): the chain rule
+ * through any activation; softmax by columns, dZ_i = a_i (dA_i - sum_k a_k dA_k). */
+static void FN(output_grad)(int act, T slope, int n, ptrdiff_t nc, const T *A, const T *dA,
+                            T *dZ)
+{
+    if (act != PYDL_SOFTMAX) {
+        memcpy(dZ, dA, (size_t)n * (size_t)nc * sizeof(T));
+        FN(mul_derivative)(act, slope, (ptrdiff_t)n * nc, A, 1, dZ);
+        return;
+    }
+    for (ptrdiff_t j = 0; j < nc; j++) {
+        const T *a = A + j * n, *d = dA + j * n;
+        T s = 0;
+        for (int i = 0; i < n; i++)
+            s += a[i] * d[i];
+        for (int i = 0; i < n; i++)
+            dZ[j * n + i] = a[i] * (d[i] - s);
+    }
+}
+
 /* ---- output layer: activation, cost and dZ[L] = A[L] - Y, fused ------------------------
  * Z: (n, nc) pre-activations without bias; rows of Y (m, n) or labels (m,) are read at the
  * examples' indices idx[j] (or first + j when idx is NULL). Losses are computed stably from
@@ -359,6 +379,10 @@ typedef struct {
     double lr, reg;
     T *v, *s;
     const pydl_step_key *dk; /* training: this step's random key (dropout, augmentation) */
+    const double *keep;      /* dropout keep_prob of each layer 1..L, or NULL: none */
+    const uint8_t *const *masks; /* given dropout masks, masks[l-1] (mb, n[l]) 0/1 of hidden
+                                    layer l; NULL: Philox masks keyed by dk */
+    const T *dA;             /* an external loss: dL/dA[L] (n[L], mb), so dZ[L] = dA g'(Z[L]) */
     int *bad;                /* training: set when the loss or a gradient is not finite */
     const pydl_augment *aug; /* training with augmentation, else NULL */
     /* data-parallel training: the gradient is divided by m_norm (the global batch), the
@@ -401,10 +425,11 @@ void FN(pydl_augment_batch)(const pydl_augment *aug, uint64_t seed, int64_t epoc
         FN(augment_image)(aug, augment_choice(aug, &sk, j), in + j * n0, out + j * n0);
 }
 
-/* keep_prob of hidden layer l in this step (1: no dropout; dropout acts in training only) */
+/* keep_prob of hidden layer l in this step (1: no dropout; dropout acts where the step's
+ * caller asks: training, or given masks) */
 static double FN(keep_of)(const FN(step_ctx) *c, int l)
 {
-    return c->opt && c->net->keep && l < c->net->n_layers ? c->net->keep[l - 1] : 1.0;
+    return c->keep && l < c->net->n_layers ? c->keep[l - 1] : 1.0;
 }
 
 /* Inverted dropout on rows [r0, r1) of the (n, mb) matrix M of layer l: M *= D / keep.
@@ -421,9 +446,11 @@ static void FN(apply_dropout)(const FN(step_ctx) *c, int l, int r0, int r1, T *M
         for (int i0 = r0; i0 < r1; i0 += 256) {
             const int cnt = r1 - i0 < 256 ? r1 - i0 : 256;
             T *m = M + j * n + i0;
-            dropout_bits(c->dk, l, threshold, at * n + i0, cnt, bits);
+            const uint8_t *given = c->masks ? c->masks[l - 1] + j * n + i0 : NULL;
+            if (!given)
+                dropout_bits(c->dk, l, threshold, at * n + i0, cnt, bits);
             for (int k = 0; k < cnt; k++)
-                m[k] = bits[k] ? m[k] * inv_keep : 0;
+                m[k] = (given ? given[k] : bits[k]) ? m[k] * inv_keep : 0;
         }
     }
 }
@@ -656,14 +683,19 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         /* the bias, unless pydl's kernel added it already */
         const T *b = OWN_GEMM ? NULL
                               : c->theta + w_off(net, L) + (ptrdiff_t)n * net->dims[L - 1];
-        if (!c->with_cost) {
+        if (c->dA) { /* an external loss: dZ[L] = dA[L] * g'(Z[L]) */
+            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, 0, n, c1 - c0, b, Z);
+            FN(output_grad)(net->act[L - 1], (T)net->leaky_slope, n, c1 - c0, Z, c->dA + c0 * n,
+                            c->D[L & 1] + c0 * n);
+        } else if (!c->with_cost) {
             FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, 0, n, c1 - c0, b, Z);
             return;
+        } else {
+            /* dZ[L] is written even for a cost alone: the workspace always has room for it */
+            FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z, c->D[L & 1] + c0 * n,
+                             c->loss + c0 * loss_width(net), c->Y, c->labels,
+                             c->idx ? c->idx + c0 : NULL, c->first + c0);
         }
-        /* dZ[L] is written even for a cost alone: the workspace always has room for it */
-        FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z, c->D[L & 1] + c0 * n,
-                         c->loss + c0 * loss_width(net), c->Y, c->labels,
-                         c->idx ? c->idx + c0 : NULL, c->first + c0);
         if (!c->with_grad)
             return;
     }
@@ -856,6 +888,34 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
     return isfinite(*cost) ? PYDL_OK : PYDL_ERR_NONFINITE;
 }
 
+int FN(pydl_propagate)(const pydl_net *net, const double *keep, const uint8_t *const *masks,
+                       int n_threads, int m, const T *theta, const T *X, const T *Y,
+                       const int32_t *labels, const T *dA, double l2, double l1, double *cost,
+                       T *out, T *grad, T *work)
+{
+    if (!GEMM_READY)
+        return PYDL_ERR_NO_BLAS;
+    if (keep && !masks)
+        return PYDL_ERR_ARGUMENT;
+    FN(step_ctx) c = {0};
+    FN(carve)(net, m, work, &c);
+    c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
+    c.out = out;
+    c.keep = keep; c.masks = masks;
+    c.dA = dA;
+    c.Y = dA ? NULL : Y; c.labels = dA ? NULL : labels;
+    c.with_cost = !dA && (Y || labels);
+    c.with_grad = grad != NULL && (dA || c.with_cost);
+    if (c.with_grad)
+        c.grad = grad;
+    c.l2 = (T)l2; c.l1 = (T)l1;
+    const double loss = FN(run_step)(&c, pydl_effective_threads(n_threads, net, m));
+    if (!c.with_cost)
+        return PYDL_OK;
+    *cost = (loss + FN(regularization)(net, theta, l2, l1)) / m;
+    return isfinite(*cost) ? PYDL_OK : PYDL_ERR_NONFINITE;
+}
+
 int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X, const T *Y,
                    const int32_t *labels, int64_t epoch0, int n_epochs, const double *lr,
                    double *cost_out, double *step_cost, double *step_lr, int *epochs_done,
@@ -877,6 +937,7 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     c.net = net; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = 1;
     c.opt = tr->opt; c.v = v; c.s = s;
+    c.keep = net->keep;
     c.defer_update = dp != NULL;
     int bad = 0;
     c.bad = &bad;
@@ -891,7 +952,8 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
         else if (dp)
             for (int64_t i = 0; i < M; i++)
                 perm[i] = (int32_t)i;
-        for (int64_t gfirst = 0; gfirst < M; gfirst += bs) {
+        const int64_t n_batches = pydl_batch_count((int)M, bs);
+        for (int64_t k = 0; k < n_batches; k++) {
             /* signals are looked at before a step, so that an interruption never falls
              * between a step and its epoch's bookkeeping (data-parallel: in reduce) */
             if (!dp && tr->stop && ++since_check >= tr->check_every) {
@@ -899,7 +961,9 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
                 if (tr->stop(tr->stop_ctx))
                     return PYDL_ERR_INTERRUPTED;
             }
-            const int gmb = M - gfirst < bs ? (int)(M - gfirst) : bs;
+            int64_t gfirst; /* the batch in the epoch's order, over every process */
+            int gmb;
+            pydl_batch_span((int)M, bs, k, &gfirst, &gmb);  /* 64-bit: m + bs may pass 2^31 */
             int mb = gmb, with_reg = 1;
             if (dp) {
                 mb = dp_local_batch(dp, m, perm, gfirst, gmb, &with_reg);
@@ -913,7 +977,7 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
             const int nt = pydl_effective_threads(tr->n_threads, net, mb > 0 ? mb : 1);
             c.mb = mb;
             dk.epoch = (uint32_t)(epoch0 + e);
-            dk.batch = (uint32_t)(gfirst / bs);
+            dk.batch = (uint32_t)k;
             c.t = tr->opt->t + 1;
             c.lr = tr->lr_step_k > 0 ? lr[e] * tr->lr_step_k / sqrt((double)c.t) : lr[e];
             /* the regularization enters once per global batch */

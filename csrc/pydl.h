@@ -189,6 +189,30 @@ int pydl_train_##SFX(const pydl_train *tr, int m, T *theta, T *v, T *s, const T 
                      const T *Y, const int32_t *labels, int64_t epoch0, int n_epochs,        \
                      const double *lr, double *cost_out, double *step_cost, double *step_lr,  \
                      int *epochs_done, int32_t *perm, T *work);                              \
+/* Forward and backward propagation with what training alone otherwise does, for one      \
+ * full batch of m examples: keep (one keep_prob per layer 1..L, the output's 1; NULL: no   \
+ * dropout) with masks[l-1] (m, n[l]) row-major 0/1 of each hidden layer (required with    \
+ * keep); the cost of Y or labels (into *cost) or, instead, an external loss's dA = dL/dA[L] \
+ * (m, n[L]) so that dZ[L] = dA g'(Z[L]) (cost not written); out (m, n[L]) receives A[L]    \
+ * unless NULL; grad receives the gradient of the mean loss (+ the l2/l1 terms) unless NULL. */ \
+int pydl_propagate_##SFX(const pydl_net *net, const double *keep,                           \
+                         const uint8_t *const *masks, int n_threads, int m, const T *theta,  \
+                         const T *X, const T *Y, const int32_t *labels, const T *dA,         \
+                         double l2, double l1, double *cost, T *out, T *grad, T *work);      \
+/* One layer in the course's equations (layer_impl.h), column-major, single-threaded:       \
+ * Z (n, m) := W A_prev + b and, unless A is NULL, A := g(Z) (softmax by columns). W is     \
+ * (n, np) row-major (as in theta), b (n), A_prev (np, m). */                                \
+int pydl_layer_forward_##SFX(int act, double slope, int n, int np, int m, const T *W,        \
+                             const T *b, const T *A_prev, T *Z, T *A);                       \
+/* dZ := dA g'(Z) (dZ may be dA for linear), dW (n, np) row-major := (1/m) dZ A_prev^T,     \
+ * db (n) := (1/m) sum_j dZ[:, j], and, unless dA_prev is NULL, dA_prev (np, m) := W^T dZ.  \
+ * work: n m elements (not used for linear). */                                              \
+int pydl_layer_backward_##SFX(int act, double slope, int n, int np, int m, const T *W,       \
+                              const T *A_prev, const T *Z, const T *dA, T *dZ, T *dW, T *db, \
+                              T *dA_prev, T *work);                                          \
+/* dA := dL/dA of the cost an output activation decides, element by element: sigmoid       \
+ * -(y/a - (1-y)/(1-a)), softmax (one-hot Y) -y/a, linear a - y. */                          \
+void pydl_loss_grad_##SFX(int act, ptrdiff_t count, const T *A, const T *Y, T *dA);          \
 /* 1 if all count values of a are finite (no NaN, no inf), else 0; large arrays are         \
  * scanned by up to n_threads threads. */                                                    \
 int pydl_all_finite_##SFX(ptrdiff_t count, const T *a, int n_threads);
@@ -209,9 +233,15 @@ void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n
 void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 /* The seeded permutation of 0..m-1 used for epoch `epoch` (Fisher-Yates on Philox). */
 void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm);
-/* Sets the most row blocks a product is split into (pydl_init sets the processor count);
- * returns the previous value. For tests of uneven splits on small machines. */
-int pydl_set_block_limit(int limit);
+/* The dropout bits of elements e0 .. e0 + count - 1 of layer l's mask (as above; past
+ * 2^34 elements the block number's high 32 bits go into the key). For tests of the 64-bit
+ * index arithmetic without a 2^34-element mask. */
+void pydl_dropout_bits(uint64_t seed, int64_t epoch, int64_t batch, int l, double keep,
+                       uint64_t e0, ptrdiff_t count, uint8_t *mask);
+/* Mini-batch k of an epoch of m examples in batches of bs: the count of batches and batch
+ * k's first example and size, in 64-bit arithmetic (m + bs may pass 2^31). */
+int64_t pydl_batch_count(int m, int bs);
+void pydl_batch_span(int m, int bs, int64_t k, int64_t *first, int *mb);
 /* 1 if compiled with OpenMP. */
 int pydl_openmp_enabled(void);
 /* The instruction set the element loops run with on this CPU: "x86-64-v4" (AVX-512),

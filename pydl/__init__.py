@@ -5,7 +5,7 @@ vectorized forward and backward propagation, initialization, regularization, min
 gradient descent, momentum, RMSprop, Adam, learning-rate decay -- with the hot loops in C
 (OpenMP, scipy's BLAS) behind a small NumPy API.
 """
-from pydl import datasets, distributed, search
+from pydl import blocks, datasets, distributed, search
 from pydl._core import openmp_enabled
 from pydl._version import __version__
 from pydl.config import show_config
@@ -15,6 +15,7 @@ from pydl.diagnostics import Diagnosis, diagnose, diagnose_network
 from pydl.early_stopping import EarlyStopping
 from pydl.gradcheck import GradientCheck, gradient_check
 from pydl.history import History
+from pydl.minibatches import random_mini_batches
 from pydl.model_file import ModelFileError, load
 from pydl.network import Network
 from pydl.optimizers import Adam, GradientDescent, Momentum, Optimizer, RMSprop
@@ -27,5 +28,6 @@ __all__ = [
     "GradientCheck", "GradientDescent", "History", "InverseDecay", "ModelFileError", "Momentum", "Network",
     "Normalizer", "Optimizer", "RMSprop", "Schedule", "Split", "SqrtEpochDecay",
     "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "diagnose", "diagnose_network",
-    "distributed", "ewa", "gradient_check", "load", "openmp_enabled", "search", "show_config", "train_dev_test_split",
+    "blocks", "distributed", "ewa", "gradient_check", "load", "openmp_enabled",
+    "random_mini_batches", "search", "show_config", "train_dev_test_split",
 ]

@@ -1,7 +1,10 @@
 """Checks of user intent: hyperparameters and data, each error naming what was wrong.
 
-Array-level checks (dtype, shape, contiguity, finiteness) happen again at the Cython door;
-here the job is to turn what the user passed into what the door expects, or say why not.
+Every scalar parameter's constraint is stated once, in `PARAMETERS` (the way scikit-learn's
+``_parameter_constraints`` does it), and checked by `check_param` wherever the parameter
+enters the public API, with one message. Arrays are turned into what the Cython door expects
+here; the door checks them (dtype, shape, contiguity, finiteness) once, before any pointer
+reaches C. The door's own checks of scalars guard direct callers of the private `_core`.
 """
 from __future__ import annotations
 
@@ -11,6 +14,83 @@ import numbers
 import numpy as np
 
 from pydl import _core
+
+
+class Interval:
+    """The values a scalar parameter may take: a real (or integer) in [low, high], each end
+    closed unless open, None for no bound."""
+
+    def __init__(self, low=None, high=None, *, integer=False, low_open=False,
+                 high_open=False):
+        self.low, self.high, self.integer = low, high, integer
+        self.low_open, self.high_open = low_open, high_open
+
+    def check(self, value, name, high=None):
+        """`value` as int/float if it is in the interval (high, if given, replaces the upper
+        bound: a limit that depends on the data), else TypeError/ValueError."""
+        return check_scalar(value, name, integer=self.integer, low=self.low,
+                            high=self.high if high is None else high,
+                            low_open=self.low_open, high_open=self.high_open and high is None)
+
+
+_POSITIVE = Interval(0, low_open=True)
+_NON_NEGATIVE = Interval(0)
+_PROBABILITY = Interval(0, 1)
+_DECAY = Interval(0, 1, high_open=True)          # betas: [0, 1)
+_COUNT = Interval(1, integer=True)
+
+# name -> constraint; "Owner.name" where one name means different ranges in two places
+PARAMETERS = {
+    # the network and its training
+    "leaky_slope": _NON_NEGATIVE,
+    "init_scale": _POSITIVE,
+    "l2": _NON_NEGATIVE,
+    "l1": _NON_NEGATIVE,
+    "epochs": Interval(0, 2**31 - 1, integer=True),
+    "batch_size": _COUNT,
+    "epoch": Interval(0, integer=True),
+    "step": Interval(0, integer=True),
+    "n_samples": _COUNT,
+    # optimizers (the course's forms)
+    "learning_rate": _POSITIVE,
+    "beta": _DECAY,
+    "beta1": _DECAY,
+    "beta2": _DECAY,
+    "epsilon": _POSITIVE,
+    # learning-rate decay
+    "decay_rate": _NON_NEGATIVE,
+    "time_interval": _COUNT,
+    "rate": Interval(0, 1, low_open=True),
+    "k": _POSITIVE,
+    # training controls
+    "patience": _COUNT,
+    "min_delta": _NON_NEGATIVE,
+    "every": _COUNT,
+    "image_shape": _COUNT,
+    "max_shift": Interval(0, integer=True),
+    # the practical-aspects toolkit
+    "Normalizer.epsilon": _NON_NEGATIVE,
+    "sizes entries": _PROBABILITY,
+    "gradient_check.epsilon": Interval(0, 1, low_open=True),
+    "directions": _COUNT,
+    "train_error": _PROBABILITY,
+    "dev_error": _PROBABILITY,
+    "bayes_error": _PROBABILITY,
+    "bias_threshold": _PROBABILITY,
+    "variance_threshold": _PROBABILITY,
+    "error": _PROBABILITY,
+    # pydl.search
+    "n_trials": _COUNT,
+    "rounds": _COUNT,
+    "top": Interval(0, 1, low_open=True),
+    "n_jobs": _COUNT,
+}
+
+
+def check_param(key, value, *, high=None, name=None):
+    """`value` checked against PARAMETERS[key] (its name in messages: `name`, else the key
+    without its "Owner." prefix); `high` replaces the upper bound where the data set it."""
+    return PARAMETERS[key].check(value, name or key.rpartition(".")[2], high=high)
 
 
 def check_scalar(value, name, *, integer=False, low=None, high=None, low_open=False,

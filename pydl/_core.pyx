@@ -635,13 +635,34 @@ def permutation(uint64_t seed, int64_t epoch, int m):
     return perm
 
 
-def set_block_limit(int limit):
-    """For tests: split products into at most `limit` row blocks (normally the processors
-    this process may use), so that uneven thread/block splits can run on a small machine.
-    Returns the previous limit."""
-    if limit < 1:
-        raise ValueError(f"limit must be >= 1, got {limit}")
-    return pydl_set_block_limit(limit)
+def dropout_bits(uint64_t seed, int64_t epoch, int64_t batch, int layer, double keep_prob,
+                 uint64_t first, Py_ssize_t count):
+    """For tests: the dropout bits of elements first .. first + count - 1 of a layer's mask
+    (example j, unit i is element j * n_units + i), however large `first`."""
+    if layer < 1 or not 0 <= count <= 1 << 20:
+        raise ValueError("layer must be >= 1 and count in [0, 2**20]")
+    if not 0 < keep_prob <= 1:
+        raise ValueError(f"keep_prob must be in (0, 1], got {keep_prob}")
+    mask = np.empty(count, dtype=np.uint8)
+    pydl_dropout_bits(seed, epoch, batch, layer, keep_prob, first, count,
+                      <uint8_t *>cnp.PyArray_DATA(mask))
+    return mask
+
+
+def batch_spans(int m, int batch_size):
+    """For tests: [(first, size), ...] of the mini-batches of an epoch of m examples, from the
+    training loop's own (64-bit) index arithmetic; only the first and the last two for
+    large m."""
+    if m < 1 or not 1 <= batch_size <= m:
+        raise ValueError(f"need m >= 1 and batch_size in [1, m], got m={m}, "
+                         f"batch_size={batch_size}")
+    cdef int64_t n = pydl_batch_count(m, batch_size), first
+    cdef int mb
+    spans = []
+    for k in sorted({0, max(n - 2, 0), n - 1}):
+        pydl_batch_span(m, batch_size, k, &first, &mb)
+        spans.append((first, mb))
+    return n, spans
 
 
 def openmp_enabled():
@@ -763,3 +784,215 @@ _float_products_from_environment()
 def max_threads():
     """OpenMP's current default thread count for the calling thread (1 without OpenMP)."""
     return pydl_max_threads()
+
+
+# ---- building blocks, external gradients, given dropout masks -------------------------------
+
+def _check_keep_masks(Architecture arch, int m, keep, masks):
+    """(keep, masks, pointer table) checked: keep None, or float64 (L,) in (0, 1] ending in
+    1; masks, required with keep, one C-contiguous uint8 (m, n[l]) of 0/1 per hidden layer."""
+    L = len(arch.dims) - 1
+    if keep is None:
+        if masks is not None:
+            raise ValueError("masks need keep (the keep_prob of each layer)")
+        return None, None, None
+    check_array(keep, "keep", np.float64, (L,))
+    if not ((keep > 0) & (keep <= 1)).all() or keep[-1] != 1:
+        raise ValueError("keep must hold keep_probs in (0, 1], the output layer's 1.0")
+    if masks is None or len(masks) != L - 1:
+        raise ValueError(f"masks must hold one mask per hidden layer ({L - 1})")
+    table = np.zeros(L, dtype=np.uintp)
+    for l, mask in enumerate(masks, start=1):
+        check_array(mask, f"masks[{l - 1}]", np.uint8, (m, arch.dims[l]))
+        if mask.size and mask.max() > 1:
+            raise ValueError(f"masks[{l - 1}] must hold only 0 and 1")
+        table[l - 1] = <size_t>cnp.PyArray_DATA(<cnp.ndarray>mask)
+    return keep, masks, table
+
+
+def propagate(Architecture arch not None, theta, X, Y, labels, dA, keep, masks, double l2,
+              double l1, out, grad, work, int n_threads=1):
+    """Forward (and backward) propagation on all of X with what training alone does
+    otherwise: dropout with given masks (keep, masks: see _check_keep_masks) and an external
+    loss's dA = dL/dA[L] (m, n_L) in place of Y/labels. out (m, n_L) := A[L] unless None;
+    grad (P,) := the gradient of the mean loss (with the l2/l1 terms) unless None. Returns
+    the cost J of Y/labels (None with dA or without targets)."""
+    dtype = _check_common(arch, theta, X, work, None, n_threads)
+    cdef int m = X.shape[0]
+    n_out = arch.dims[-1]
+    check_finite(X, "X", n_threads)
+    if dA is not None:
+        if Y is not None or labels is not None:
+            raise ValueError("give dA (an external loss) or Y/labels, not both")
+        check_array(dA, "dA", dtype, (m, n_out))
+        check_finite(dA, "dA", n_threads)
+    elif Y is not None or labels is not None:
+        _check_targets(arch, dtype, m, Y, labels)
+    elif grad is not None:
+        raise ValueError("gradients need Y/labels or dA")
+    keep, masks, table = _check_keep_masks(arch, m, keep, masks)
+    if out is not None:
+        check_array(out, "out", dtype, (m, n_out), writable=True)
+    if grad is not None:
+        check_array(grad, "grad", dtype, (arch.n_params,), writable=True)
+    check_disjoint([("out", out), ("grad", grad), ("work", work)],
+                   [("theta", theta), ("X", X), ("Y", Y), ("labels", labels), ("dA", dA)]
+                   + [(f"masks[{i}]", k) for i, k in enumerate(masks or ())])
+    if not (isfinite(l2) and l2 >= 0) or not (isfinite(l1) and l1 >= 0):
+        raise ValueError(f"l2 and l1 must be finite and >= 0, got l2={l2}, l1={l1}")
+    cdef void *pt = _ptr(theta)
+    cdef void *px = _ptr(X)
+    cdef void *py = _ptr(Y)
+    cdef int32_t *pl = <int32_t *>_ptr(labels)
+    cdef void *pd = _ptr(dA)
+    cdef const double *pk = <const double *>_ptr(keep)
+    cdef const uint8_t *const *pm = <const uint8_t *const *>_ptr(table)
+    cdef void *po = _ptr(out)
+    cdef void *pg = _ptr(grad)
+    cdef void *pw = _ptr(work)
+    cdef double cost = 0
+    cdef int status
+    cdef bint f32 = dtype == np.float32
+    with nogil:
+        if f32:
+            status = pydl_propagate_f32(&arch.net, pk, pm, n_threads, m, <float *>pt,
+                                        <float *>px, <float *>py, pl, <float *>pd, l2, l1,
+                                        &cost, <float *>po, <float *>pg, <float *>pw)
+        else:
+            status = pydl_propagate_f64(&arch.net, pk, pm, n_threads, m, <double *>pt,
+                                        <double *>px, <double *>py, pl, <double *>pd, l2, l1,
+                                        &cost, <double *>po, <double *>pg, <double *>pw)
+    if status != PYDL_ERR_NONFINITE:
+        _raise_for(status)
+    return cost if dA is None and (Y is not None or labels is not None) else None
+
+
+cdef int _activation_code(str activation, str name) except -1:
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"unknown {name} {activation!r}; expected one of "
+                         f"{sorted(ACTIVATIONS)}")
+    return ACTIVATIONS[activation]
+
+
+cdef _float_dtype(a, str name):
+    if not isinstance(a, np.ndarray) or a.dtype not in (np.float32, np.float64):
+        raise TypeError(f"{name} must be a float32 or float64 numpy.ndarray")
+    return a.dtype
+
+
+def layer_forward(str activation, double leaky_slope, W, b, A_prev, Z, A):
+    """One layer, examples in rows (pydl's layout of the course's column matrices):
+    Z (m, n) := A_prev (m, n_prev) W^T + b^T and, unless A is None, A (m, n) := g(Z).
+    W (n, n_prev), b (n,): the course's W[l] and b[l] flattened."""
+    cdef int act = _activation_code(activation, "activation")
+    dtype = _float_dtype(W, "W")
+    check_array(W, "W", dtype, (None, None))
+    cdef int n = W.shape[0], n_prev = W.shape[1]
+    check_array(b, "b", dtype, (n,))
+    check_array(A_prev, "A_prev", dtype, (None, n_prev))
+    cdef int m = A_prev.shape[0]
+    if m < 1 or n < 1 or n_prev < 1:
+        raise ValueError("W and A_prev must not be empty")
+    for name, a in (("W", W), ("b", b), ("A_prev", A_prev)):
+        check_finite(a, name)
+    check_array(Z, "Z", dtype, (m, n), writable=True)
+    if A is not None:
+        check_array(A, "A", dtype, (m, n), writable=True)
+    if not (isfinite(leaky_slope) and leaky_slope >= 0):
+        raise ValueError(f"leaky_slope must be a finite number >= 0, got {leaky_slope}")
+    check_disjoint([("Z", Z), ("A", A)], [("W", W), ("b", b), ("A_prev", A_prev)])
+    cdef void *pW = _ptr(W)
+    cdef void *pb = _ptr(b)
+    cdef void *pa = _ptr(A_prev)
+    cdef void *pz = _ptr(Z)
+    cdef void *pA = _ptr(A)
+    cdef int status
+    cdef bint f32 = dtype == np.float32
+    with nogil:
+        if f32:
+            status = pydl_layer_forward_f32(act, leaky_slope, n, n_prev, m, <float *>pW,
+                                            <float *>pb, <float *>pa, <float *>pz, <float *>pA)
+        else:
+            status = pydl_layer_forward_f64(act, leaky_slope, n, n_prev, m, <double *>pW,
+                                            <double *>pb, <double *>pa, <double *>pz,
+                                            <double *>pA)
+    _raise_for(status)
+
+
+def layer_backward(str activation, double leaky_slope, W, A_prev, Z, dA, dZ, dW, db, dA_prev):
+    """One layer backward, examples in rows: dZ (m, n) := dA * g'(Z) (Z may be None for
+    "linear"), dW (n, n_prev) := (1/m) dZ^T A_prev, db (n,) := the mean of dZ's rows and,
+    unless dA_prev is None, dA_prev (m, n_prev) := dZ W."""
+    cdef int act = _activation_code(activation, "activation")
+    dtype = _float_dtype(W, "W")
+    check_array(W, "W", dtype, (None, None))
+    cdef int n = W.shape[0], n_prev = W.shape[1]
+    check_array(A_prev, "A_prev", dtype, (None, n_prev))
+    cdef int m = A_prev.shape[0]
+    if m < 1 or n < 1 or n_prev < 1:
+        raise ValueError("W and A_prev must not be empty")
+    check_array(dA, "dA", dtype, (m, n))
+    if act != ACTIVATIONS["linear"] or Z is not None:
+        check_array(Z, "Z", dtype, (m, n))
+        check_finite(Z, "Z")
+    for name, a in (("W", W), ("A_prev", A_prev), ("dA", dA)):
+        check_finite(a, name)
+    check_array(dZ, "dZ", dtype, (m, n), writable=True)
+    check_array(dW, "dW", dtype, (n, n_prev), writable=True)
+    check_array(db, "db", dtype, (n,), writable=True)
+    if dA_prev is not None:
+        check_array(dA_prev, "dA_prev", dtype, (m, n_prev), writable=True)
+    if not (isfinite(leaky_slope) and leaky_slope >= 0):
+        raise ValueError(f"leaky_slope must be a finite number >= 0, got {leaky_slope}")
+    work = np.empty((m, n), dtype=dtype) if act != ACTIVATIONS["linear"] else None
+    check_disjoint([("dZ", dZ), ("dW", dW), ("db", db), ("dA_prev", dA_prev)],
+                   [("W", W), ("A_prev", A_prev), ("Z", Z), ("dA", dA)])
+    cdef void *pW = _ptr(W)
+    cdef void *pa = _ptr(A_prev)
+    cdef void *pz = _ptr(Z)
+    cdef void *pd = _ptr(dA)
+    cdef void *pdz = _ptr(dZ)
+    cdef void *pdw = _ptr(dW)
+    cdef void *pdb = _ptr(db)
+    cdef void *pdp = _ptr(dA_prev)
+    cdef void *pw = _ptr(work)
+    cdef int status
+    cdef bint f32 = dtype == np.float32
+    with nogil:
+        if f32:
+            status = pydl_layer_backward_f32(act, leaky_slope, n, n_prev, m, <float *>pW,
+                                             <float *>pa, <float *>pz, <float *>pd,
+                                             <float *>pdz, <float *>pdw, <float *>pdb,
+                                             <float *>pdp, <float *>pw)
+        else:
+            status = pydl_layer_backward_f64(act, leaky_slope, n, n_prev, m, <double *>pW,
+                                             <double *>pa, <double *>pz, <double *>pd,
+                                             <double *>pdz, <double *>pdw, <double *>pdb,
+                                             <double *>pdp, <double *>pw)
+    _raise_for(status)
+
+
+def loss_grad(str output, A, Y, dA):
+    """dA := dL/dA of the cost the output activation decides, element by element (A, Y, dA
+    of one shape): sigmoid -(y/a - (1-y)/(1-a)), softmax (one-hot Y) -y/a, linear a - y."""
+    if output not in OUTPUT_ACTIVATIONS:
+        raise ValueError(f"output must be one of {OUTPUT_ACTIVATIONS}, got {output!r}")
+    dtype = _float_dtype(A, "A")
+    check_array(A, "A", dtype, A.shape)
+    check_array(Y, "Y", dtype, A.shape)
+    check_array(dA, "dA", dtype, A.shape, writable=True)
+    check_finite(A, "A")
+    check_finite(Y, "Y")
+    check_disjoint([("dA", dA)], [("A", A), ("Y", Y)])
+    cdef int act = ACTIVATIONS[output]
+    cdef Py_ssize_t count = A.size
+    cdef void *pa = _ptr(A)
+    cdef void *py = _ptr(Y)
+    cdef void *pd = _ptr(dA)
+    cdef bint f32 = dtype == np.float32
+    with nogil:
+        if f32:
+            pydl_loss_grad_f32(act, count, <float *>pa, <float *>py, <float *>pd)
+        else:
+            pydl_loss_grad_f64(act, count, <double *>pa, <double *>py, <double *>pd)
+    return dA

@@ -107,7 +107,35 @@ cdef extern from "pydl.h" nogil:
                            double keep, uint8_t *mask)
     void pydl_philox4x32(const uint32_t *ctr, const uint32_t *key, uint32_t *out)
     void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm)
-    int pydl_set_block_limit(int limit)
+    void pydl_dropout_bits(uint64_t seed, int64_t epoch, int64_t batch, int l, double keep,
+                           uint64_t e0, ptrdiff_t count, uint8_t *mask)
+    int64_t pydl_batch_count(int m, int bs)
+    void pydl_batch_span(int m, int bs, int64_t k, int64_t *first, int *mb)
     int pydl_openmp_enabled()
     int pydl_max_threads()
     int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)
+
+    # building blocks and external gradients (pydl.blocks, Network.backward, given masks)
+    int pydl_propagate_f32(const pydl_net *net, const double *keep, const uint8_t *const *masks,
+                           int n_threads, int m, const float *theta, const float *X,
+                           const float *Y, const int32_t *labels, const float *dA, double l2,
+                           double l1, double *cost, float *out, float *grad, float *work)
+    int pydl_propagate_f64(const pydl_net *net, const double *keep, const uint8_t *const *masks,
+                           int n_threads, int m, const double *theta, const double *X,
+                           const double *Y, const int32_t *labels, const double *dA, double l2,
+                           double l1, double *cost, double *out, double *grad, double *work)
+    int pydl_layer_forward_f32(int act, double slope, int n, int np, int m, const float *W,
+                               const float *b, const float *A_prev, float *Z, float *A)
+    int pydl_layer_forward_f64(int act, double slope, int n, int np, int m, const double *W,
+                               const double *b, const double *A_prev, double *Z, double *A)
+    int pydl_layer_backward_f32(int act, double slope, int n, int np, int m, const float *W,
+                                const float *A_prev, const float *Z, const float *dA,
+                                float *dZ, float *dW, float *db, float *dA_prev, float *work)
+    int pydl_layer_backward_f64(int act, double slope, int n, int np, int m, const double *W,
+                                const double *A_prev, const double *Z, const double *dA,
+                                double *dZ, double *dW, double *db, double *dA_prev,
+                                double *work)
+    void pydl_loss_grad_f32(int act, Py_ssize_t count, const float *A, const float *Y,
+                            float *dA)
+    void pydl_loss_grad_f64(int act, Py_ssize_t count, const double *A, const double *Y,
+                            double *dA)

@@ -14,19 +14,28 @@ import threading
 
 from pydl import _core
 
-_in_forked_child = False
+_in_forked_child = False   # ... of a parent whose OpenMP pool may have started
+_parallel_used = False     # this process asked for more than one thread (its pool may run)
 MAX_THREADS = 1024  # a sanity bound; a product never uses more threads than processors
 
 
 def _after_fork_in_child() -> None:
-    # libgomp is not fork-safe (GCC bug 60035): a child's first parallel region would hang.
-    # The child also starts with no pydl call under way: a lock held by another thread of
-    # the parent at fork time would never be released.
+    # libgomp is not fork-safe (GCC bug 60035): after a parallel region in the parent, a
+    # child's first parallel region would hang -- one thread there; a parent that never
+    # asked for threads leaves the child free. The child also starts with no pydl call
+    # under way: a lock held by another thread of the parent at fork time would never be
+    # released, and a BLAS limit set by a call under way would never be restored.
     global _in_forked_child, _lock, _depth, _limiter
-    _in_forked_child = True
+    _in_forked_child = _parallel_used
+    limiter = _limiter
     _lock = threading.Lock()
     _depth = 0
     _limiter = None
+    if limiter is not None:
+        try:
+            limiter.restore_original_limits()
+        except Exception:  # never fail in a fork handler; the child keeps one BLAS thread
+            pass
 
 
 if hasattr(os, "register_at_fork"):
@@ -40,14 +49,21 @@ def resolve_n_threads(n_threads: int | None) -> int:
         return 1
     usable = _core.max_threads()
     if n_threads is None:
-        return usable
+        return _note_threads(usable)
     if isinstance(n_threads, bool) or not isinstance(n_threads, numbers.Integral) \
             or n_threads == 0 or abs(n_threads) > MAX_THREADS:
         raise ValueError(f"n_threads must be None or a nonzero integer in "
                          f"[-{MAX_THREADS}, {MAX_THREADS}], got {n_threads!r}")
     n_threads = int(n_threads)
     if n_threads < 0:
-        return max(1, usable + 1 + n_threads)
+        n_threads = max(1, usable + 1 + n_threads)
+    return _note_threads(n_threads)
+
+
+def _note_threads(n_threads):
+    global _parallel_used
+    if n_threads > 1 and not _parallel_used:
+        _parallel_used = True
     return n_threads
 
 

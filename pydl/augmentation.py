@@ -1,7 +1,7 @@
 """Data augmentation for image inputs, applied inside the compiled training loop."""
 from __future__ import annotations
 
-from pydl._checks import check_scalar
+from pydl._checks import check_param
 
 
 class Augmentation:
@@ -25,12 +25,12 @@ class Augmentation:
         shape = tuple(image_shape)
         if len(shape) not in (2, 3):
             raise ValueError(f"image_shape must be (height, width[, channels]), got {shape}")
-        shape = tuple(check_scalar(v, "image_shape", integer=True, low=1) for v in shape)
+        shape = tuple(check_param("image_shape", v) for v in shape)
         self.image_shape = shape if len(shape) == 3 else shape + (1,)
         if not isinstance(flip, bool):
             raise TypeError(f"flip must be a bool, got {flip!r}")
         self.flip = flip
-        self.max_shift = check_scalar(max_shift, "max_shift", integer=True, low=0,
+        self.max_shift = check_param("max_shift", max_shift,
                                       high=min(self.image_shape[:2]) - 1)
 
     def _spec(self):

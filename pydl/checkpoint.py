@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 
 from pydl import model_file
-from pydl._checks import check_scalar
+from pydl._checks import check_param
 
 
 class Checkpoint:
@@ -42,7 +42,7 @@ class Checkpoint:
         except TypeError:
             raise TypeError(f"path must be a str or os.PathLike, got {type(path).__name__}") \
                 from None
-        self.every = check_scalar(every, "every", integer=True, low=1)
+        self.every = check_param("every", every)
         if not isinstance(keep_best, bool):
             raise TypeError(f"keep_best must be a bool, got {keep_best!r}")
         self.keep_best = keep_best

@@ -69,10 +69,12 @@ def load_planar(m=400, noise=0.2, seed=1):
         Standard deviation of the Gaussian noise added both to the angle
         ``t`` and to the radius ``r`` of every point.  Must be finite and
         ``>= 0``; ``noise=0`` gives the noiseless curves.
-    seed : int or None, default=1
-        Seed of the ``RandomState`` (an integer in ``[0, 2**32 - 1]``).
-        ``None`` seeds from fresh operating-system entropy, so the data are
-        then not reproducible.
+    seed : int, None, numpy.random.RandomState or numpy.random.Generator, default=1
+        Seed of the ``RandomState`` (an integer in ``[0, 2**32 - 1]``), or the
+        ``RandomState`` to draw from (as the course's ``np.random.seed``), or a
+        ``Generator`` (its ``standard_normal`` replaces ``randn``).  ``None``
+        seeds from fresh operating-system entropy, so the data are then not
+        reproducible.
 
     Returns
     -------
@@ -115,11 +117,17 @@ def load_planar(m=400, noise=0.2, seed=1):
     if not math.isfinite(noise) or noise < 0:
         raise ValueError(f"noise must be a finite real number >= 0, got {noise}")
 
-    if seed is not None:
-        seed = _check_int(seed, "seed", 0)
-        if seed > 2**32 - 1:
-            raise ValueError(f"seed must be None or an integer in [0, 2**32 - 1], got {seed}")
-    rng = np.random.RandomState(seed)
+    if isinstance(seed, np.random.Generator):
+        randn = seed.standard_normal
+    elif isinstance(seed, np.random.RandomState):
+        randn = seed.randn
+    else:
+        if seed is not None:
+            seed = _check_int(seed, "seed", 0)
+            if seed > 2**32 - 1:
+                raise ValueError(f"seed must be None, a RandomState, a Generator or an "
+                                 f"integer in [0, 2**32 - 1], got {seed}")
+        randn = np.random.RandomState(seed).randn
 
     a = 4.0  # maximum ray of the flower
     sizes = ((m + 1) // 2, m // 2)  # (N, N) for even m, as in the course
@@ -128,8 +136,8 @@ def load_planar(m=400, noise=0.2, seed=1):
     start = 0
     for j, n in enumerate(sizes):
         ix = slice(start, start + n)
-        t = np.linspace(j * 3.12, (j + 1) * 3.12, n) + rng.randn(n) * noise
-        r = a * np.sin(4 * t) + rng.randn(n) * noise
+        t = np.linspace(j * 3.12, (j + 1) * 3.12, n) + randn(n) * noise
+        r = a * np.sin(4 * t) + randn(n) * noise
         X[ix] = np.c_[r * np.sin(t), r * np.cos(t)]
         y[ix] = j
         start += n

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from pydl._checks import as_float_matrix, as_targets, check_scalar
+from pydl._checks import as_float_matrix, as_targets, check_param
 
 __all__ = ["Diagnosis", "diagnose", "diagnose_network", "VERDICTS", "RECIPE"]
 
@@ -126,11 +126,11 @@ def diagnose(train_error, dev_error, bayes_error=0.0, *, bias_threshold=0.02,
     >>> diagnose(0.15, 0.16, bayes_error=0.14).verdict
     'fine'
     """
-    train_error = check_scalar(train_error, "train_error", low=0, high=1)
-    dev_error = check_scalar(dev_error, "dev_error", low=0, high=1)
-    bayes_error = check_scalar(bayes_error, "bayes_error", low=0, high=1)
-    bias_threshold = check_scalar(bias_threshold, "bias_threshold", low=0, high=1)
-    variance_threshold = check_scalar(variance_threshold, "variance_threshold", low=0, high=1)
+    train_error = check_param("train_error", train_error)
+    dev_error = check_param("dev_error", dev_error)
+    bayes_error = check_param("bayes_error", bayes_error)
+    bias_threshold = check_param("bias_threshold", bias_threshold)
+    variance_threshold = check_param("variance_threshold", variance_threshold)
 
     avoidable_bias = train_error - bayes_error
     variance = dev_error - train_error
@@ -161,7 +161,7 @@ def _error_of(net, X, y, error, which):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"error(y_{which}, net.predict(X_{which})) must return a real number, "
                         f"got {value!r}")
-    return check_scalar(value, f"error(y_{which}, net.predict(X_{which}))", low=0, high=1)
+    return check_param("error", value, name=f"error(y_{which}, net.predict(X_{which}))")
 
 
 def diagnose_network(net, X_train, y_train, X_dev, y_dev, bayes_error=0.0, *, error=None,

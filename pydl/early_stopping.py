@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pydl._checks import check_scalar
+from pydl._checks import check_param
 
 
 class EarlyStopping:
@@ -38,8 +38,8 @@ class EarlyStopping:
     """
 
     def __init__(self, patience=10, min_delta=0.0, restore_best=True):
-        self.patience = check_scalar(patience, "patience", integer=True, low=1)
-        self.min_delta = check_scalar(min_delta, "min_delta", low=0)
+        self.patience = check_param("patience", patience)
+        self.min_delta = check_param("min_delta", min_delta)
         if not isinstance(restore_best, bool):
             raise TypeError(f"restore_best must be a bool, got {restore_best!r}")
         self.restore_best = restore_best

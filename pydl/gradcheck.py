@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from pydl._checks import as_float_matrix, as_targets, check_scalar
+from pydl._checks import as_float_matrix, as_targets, check_param
+from pydl.random_state import as_generator
 
-__all__ = ["GradientCheck", "gradient_check", "GREAT", "BUG"]
+__all__ = ["GradientCheck", "gradient_check", "check_function", "GREAT", "BUG"]
 
 GREAT = 1e-7    # difference below this: great
 BUG = 1e-5      # difference above this: likely a bug
@@ -121,7 +122,107 @@ def _blocks(layer_dims):
     return out
 
 
-def gradient_check(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
+def gradient_check(net, *args, **kwargs):
+    """Check a gradient against the course's two-sided differences, in float64.
+
+    Two forms::
+
+        gradient_check(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
+                       directions=None, seed=None)     # a pydl.Network's backpropagation
+        gradient_check(fun, theta, grad=None, epsilon=1e-7)   # any function J(theta)
+
+    The function form checks ``grad`` against ``(fun(theta + eps e_i) - fun(theta - eps
+    e_i)) / (2 eps)`` for every coordinate i, with the same relative difference and
+    verdict (see `check_function`). The network form is described below.
+    """
+    from pydl.network import Network
+
+    if not isinstance(net, Network) and callable(net):
+        return check_function(net, *args, **kwargs)
+    return _check_network(net, *args, **kwargs)
+
+
+def check_function(fun, theta, grad=None, epsilon=1e-7):
+    """Gradient check of a function: the course's first exercise, ``J(theta) = theta x``.
+
+    Parameters
+    ----------
+    fun : callable
+        ``fun(theta) -> J`` (a real number); or, with ``grad=None``, ``-> (J, dtheta)``.
+    theta : float or array-like
+        Where to check. `fun` receives a float64 copy: a float if theta is a scalar, else an
+        array of theta's shape.
+    grad : callable, array-like or None
+        ``grad(theta) -> dtheta`` (theta's shape), or dtheta itself, or None when `fun`
+        returns both.
+    epsilon : float, default 1e-7
+
+    Returns
+    -------
+    GradientCheck
+        ``difference = ||dtheta_approx - dtheta||_2 / (||dtheta_approx||_2 +
+        ||dtheta||_2)`` with the course's verdict; `per_parameter` is empty.
+
+    Examples
+    --------
+    >>> x = 2.0
+    >>> pydl.gradient_check(lambda t: t * x, 4.0, grad=lambda t: x).difference
+    2.919335883291695e-10
+    """
+    if not callable(fun):
+        raise TypeError(f"fun must be callable, got {type(fun).__name__}")
+    epsilon = check_param("gradient_check.epsilon", epsilon)
+    scalar = np.ndim(theta) == 0
+    t0 = np.asarray(theta)
+    if t0.dtype.kind not in "biuf" or t0.size == 0 or not np.isfinite(t0).all():
+        raise ValueError(f"theta must be a finite real number or a non-empty array of "
+                         f"them, got {theta!r}")
+    t0 = t0.astype(np.float64).reshape(-1)
+
+    def arg(t):
+        return float(t[0]) if scalar else t.reshape(np.shape(theta)).copy()
+
+    def J(t):
+        value = fun(arg(t))
+        if grad is None:
+            try:
+                value, _ = value
+            except (TypeError, ValueError):
+                raise TypeError("with grad=None, fun must return (J, dtheta)") from None
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise TypeError(f"fun must return a real number, got {value!r}") from None
+
+    if grad is None:
+        out = fun(arg(t0))
+        try:
+            _, g = out
+        except (TypeError, ValueError):
+            raise TypeError("with grad=None, fun must return (J, dtheta)") from None
+    else:
+        g = grad(arg(t0)) if callable(grad) else grad
+    g = np.asarray(g, dtype=np.float64)
+    if g.size != t0.size:
+        raise ValueError(f"the gradient must have theta's {t0.size} value(s), got shape "
+                         f"{g.shape}")
+    g = g.reshape(-1)
+    approx = np.empty_like(t0)
+    for i in range(t0.size):
+        plus, minus = t0.copy(), t0.copy()
+        plus[i] += epsilon
+        minus[i] -= epsilon
+        approx[i] = (J(plus) - J(minus)) / (2 * epsilon)
+    difference = _relative_difference(approx, g)
+    note = ("" if np.linalg.norm(approx) + np.linalg.norm(g) else
+            "both gradients are zero, so the difference is set to 0.0 and the check "
+            "proves nothing")
+    return GradientCheck(difference=difference, verdict=_verdict(difference),
+                         per_parameter={}, grad=g, grad_approx=approx, method="full",
+                         indices=np.arange(t0.size), note=note)
+
+
+def _check_network(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
                    directions=None, seed=None):
     """Check ``net.gradients`` against two-sided differences of ``net.cost``, in float64.
 
@@ -165,7 +266,7 @@ def gradient_check(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
     directions : int, optional
         Do a directional check with this many random directions (>= 1). Not together with
         `n_samples`.
-    seed : int, optional
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
         Seeds the choice of coordinates or directions.
 
     Returns
@@ -196,19 +297,18 @@ def gradient_check(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
 
     if not isinstance(net, Network):
         raise TypeError(f"net must be a pydl.Network, got {type(net).__name__}")
-    epsilon = check_scalar(epsilon, "epsilon", low=0, high=1, low_open=True)
-    l2 = check_scalar(l2, "l2", low=0)
-    l1 = check_scalar(l1, "l1", low=0)
+    epsilon = check_param("gradient_check.epsilon", epsilon)
+    l2 = check_param("l2", l2)
+    l1 = check_param("l1", l1)
     n_params = net.theta.shape[0]
     if n_samples is not None and directions is not None:
         raise ValueError("give n_samples (a sampled check) or directions (a directional "
                          "check), not both")
     if n_samples is not None:
-        n_samples = check_scalar(n_samples, "n_samples", integer=True, low=1, high=n_params)
+        n_samples = check_param("n_samples", n_samples, high=n_params)
     if directions is not None:
-        directions = check_scalar(directions, "directions", integer=True, low=1)
-    if seed is not None:
-        seed = check_scalar(seed, "seed", integer=True, low=0)
+        directions = check_param("directions", directions)
+    rng = as_generator(seed)
 
     # float64 data, validated and converted once (each J evaluation reuses it)
     X = as_float_matrix(X, "X", net.layer_dims[0], np.float64)
@@ -226,7 +326,6 @@ def gradient_check(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
     work = _float64_network(net)
     theta = work.theta                      # the array itself: perturbed in place
     theta0 = theta.copy()
-    rng = np.random.default_rng(seed)
 
     def J():
         return work.cost(X, y, l2=l2, l1=l1)

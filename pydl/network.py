@@ -15,11 +15,12 @@ from collections.abc import Mapping
 import numpy as np
 
 from pydl import _core, model_file
-from pydl._checks import as_float_matrix, as_targets, check_scalar
+from pydl._checks import as_float_matrix, as_targets, check_param
 from pydl.augmentation import Augmentation
 from pydl.checkpoint import Checkpoint
 from pydl.early_stopping import EarlyStopping
 from pydl._threads import resolve_n_threads, sequential_blas
+from pydl.random_state import check_seed, init_weights
 from pydl.history import History
 from pydl.optimizers import GradientDescent, Optimizer
 from pydl.schedules import Constant, Schedule, ewa
@@ -63,9 +64,15 @@ class Network:
         ``sqrt(1/n[l-1])`` (xavier), ``sqrt(2/(n[l-1]+n[l]))`` (xavier_avg) or
         ``sqrt(2/n[l-1])`` (he); biases start at zero.
     dtype : {"float32", "float64"}, default "float32"
-    seed : int, optional
-        Seeds the initialization and the training randomness (shuffling): the same seed gives
-        bitwise-identical training, whatever the number of threads.
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
+        Seeds the initialization and the training randomness (shuffling, dropout): the same
+        seed gives bitwise-identical training, whatever the number of threads. A
+        ``RandomState`` draws the weights as the course does (``randn(n[l], n[l-1]) * std``
+        per layer, in order), so ``seed=np.random.RandomState(3)`` reproduces the course's
+        ``np.random.seed(3)`` initializations exactly; a Generator is used like an int's
+        generator. Either then gives one draw that keys pydl's own training streams
+        (counter-based Philox, thread-independent). `seed` keeps an int; it is None for a
+        Generator or RandomState.
     leaky_slope : float, default 0.01
         Slope of leaky relu for z <= 0.
     init_scale : float, default 0.01
@@ -108,22 +115,16 @@ class Network:
             for a in activations:
                 if not isinstance(a, str):
                     raise TypeError(f"activations must hold activation names (str), got {a!r}")
-        leaky_slope = check_scalar(leaky_slope, "leaky_slope", low=0)
+        leaky_slope = check_param("leaky_slope", leaky_slope)
         self._setup(dims, activations, leaky_slope, _keep_list(keep_probs, len(dims) - 1),
                     dtype, init, n_threads)
-        init_scale = check_scalar(init_scale, "init_scale", low=0, low_open=True)
-        if seed is not None:
-            seed = check_scalar(seed, "seed", integer=True, low=0)
+        init_scale = check_param("init_scale", init_scale)
+        seed = check_seed(seed)
         self.normalizer = normalizer
-        self.seed = seed
-
-        rng = np.random.default_rng(seed)
-        self._train_seed = int(rng.integers(0, 2**63))
-        for l in range(1, self.n_layers + 1):
-            W = self._params[f"W{l}"]
-            std = _init_std(init, dims[l - 1], dims[l], init_scale)
-            if std:
-                W[...] = rng.standard_normal(W.shape) * std
+        self.seed = seed if isinstance(seed, int) else None  # a Generator is not kept
+        self._train_seed = init_weights(
+            [(self._params[f"W{l}"], _init_std(init, dims[l - 1], dims[l], init_scale))
+             for l in range(1, self.n_layers + 1)], seed)
         if init == "zeros" and self.n_layers > 1:
             warnings.warn("init='zeros': every hidden unit of a layer computes the same "
                           "function and gets the same gradient, so they stay symmetric; "
@@ -331,18 +332,23 @@ class Network:
         per_row = self._arch.workspace(self.dtype, 1).shape[0] - self._arch.n_params
         return max(1, _CHUNK_ELEMENTS // per_row)
 
-    def forward(self, X, n_threads=None):
+    def forward(self, X, n_threads=None, *, masks=None, keep_probs=None):
         """A[L] for every example: forward propagation ``Z[l] = W[l] A[l-1] + b[l]``,
         ``A[l] = g[l](Z[l])``.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_x)
+        masks, keep_probs : optional
+            Inverted dropout with given masks, ``A[l] = A[l] * D[l] / keep_prob``: see
+            `gradients`. Without masks there is no dropout (as in predict).
 
         Returns
         -------
         ndarray of shape (n_samples, n_L), of the network's dtype
         """
+        if masks is not None or keep_probs is not None:
+            return self._propagate(X, masks=masks, keep_probs=keep_probs, out=True)[0]
         return self._forward_array(self._input(X), n_threads)
 
     def _forward_array(self, X, n_threads=None):
@@ -416,8 +422,8 @@ class Network:
         l2, l1 : float, default 0
             Regularization strengths (the course's lambda).
         """
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         X = self._input(X)
         Y, labels = self._targets(y, X.shape[0])
         return self._cost_arrays(X, Y, labels, l2, l1)
@@ -439,17 +445,37 @@ class Network:
                     l2 if first else 0.0, l1 if first else 0.0, None, work, nt)
         return total / m
 
-    def gradients(self, X, y, l2=0.0, l1=0.0):
+    def gradients(self, X, y, l2=0.0, l1=0.0, *, masks=None, keep_probs=None):
         """Backward propagation on the whole of (X, y): ``dW[l] = (1/m) dZ[l] A[l-1]^T
         + (l2/m) W[l] + (l1/m) sign(W[l])``, ``db[l] = (1/m) sum_i dZ[l]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_x)
+        y : array-like
+            Targets as for `cost`.
+        l2, l1 : float, default 0
+        masks : sequence of array-like, optional
+            Inverted dropout with these masks, as the course's
+            ``forward/backward_propagation_with_dropout``: one 0/1 (or bool) array of shape
+            (n_samples, n[l]) per hidden layer l = 1..L-1 -- the course's ``D[l].T`` -- or
+            None for a layer without dropout. ``A[l] = A[l] * D[l] / keep_prob`` forward,
+            ``dA[l] = dA[l] * D[l] / keep_prob`` backward. `dropout_masks` gives the masks
+            `fit` draws in a given epoch and mini-batch.
+        keep_probs : float or sequence of float, optional
+            The keep probabilities the masks were drawn with (forms as for the
+            constructor); default: the network's `keep_probs`.
 
         Returns
         -------
         dict with keys dW1, db1, ..., dWL, dbL, each of its parameter's shape (views into
         one flat vector laid out like `theta`)
         """
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        if masks is not None or keep_probs is not None:
+            return self._propagate(X, y, masks=masks, keep_probs=keep_probs, l2=l2, l1=l1,
+                                   grad=True)[1]
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         X = self._input(X)
         Y, labels = self._targets(y, X.shape[0])
         nt = self._threads(None)
@@ -532,9 +558,9 @@ class Network:
             holds the epochs completed. A call that raises before its first update leaves the
             network exactly as it was.
         """
-        epochs = check_scalar(epochs, "epochs", integer=True, low=0, high=2**31 - 1)
-        l2 = check_scalar(l2, "l2", low=0)
-        l1 = check_scalar(l1, "l1", low=0)
+        epochs = check_param("epochs", epochs)
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
         optimizer = self._resolve_optimizer(optimizer, learning_rate)
         schedule = lr_schedule if lr_schedule is not None else self.lr_schedule or Constant()
         if not isinstance(schedule, Schedule):
@@ -559,8 +585,8 @@ class Network:
                 shuffle=shuffle, record_steps=record_steps, augment=augment,
                 validation_data=validation_data is not None, early_stopping=early_stopping))
         m_epoch = m if group is None else group.m_global  # examples in an epoch
-        batch_size = m_epoch if batch_size is None else check_scalar(
-            batch_size, "batch_size", integer=True, low=1, high=m_epoch)
+        batch_size = m_epoch if batch_size is None else check_param("batch_size", batch_size,
+                                                                    high=m_epoch)
         dev = self._dev_set(validation_data)
         if early_stopping is None and dev is not None:
             early_stopping = self.early_stopping
@@ -752,6 +778,164 @@ class Network:
         if learning_rate is not None:
             return GradientDescent(learning_rate)
         return self.optimizer if self.optimizer is not None else GradientDescent(0.01)
+
+    # ---- the course's pieces: external gradients, given dropout masks, fit's batches ------
+
+    def backward(self, X, dA, l2=0.0, l1=0.0, *, masks=None, keep_probs=None):
+        """Back-propagate a loss pydl does not have: ``dA = dL/dA[L]`` per example.
+
+        Forward propagation on X, then ``dZ[L] = dA * g[L]'(Z[L])`` (for softmax the
+        Jacobian product ``a * (dA - sum_k a_k dA_k)``) and the course's backward pass. The
+        gradients are those of the mean loss ``J = (1/m) sum_i L(a[i])`` (the course's
+        ``1/m`` in ``dW``), plus the l2/l1 terms, so ``optimizer.step(net, grads)``
+        trains on any differentiable loss.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_x)
+        dA : array-like of shape (n_samples, n_L)
+            Row i is ``dL(a[i])/da[i]`` at ``a[i] = net.forward(X)[i]`` (with the same
+            masks): the course's ``dAL`` transposed.
+        l2, l1 : float, default 0
+        masks, keep_probs : optional
+            Dropout with given masks, as for `gradients`.
+
+        Returns
+        -------
+        dict with keys dW1, db1, ..., dWL, dbL, as `gradients`.
+
+        Examples
+        --------
+        >>> A = net.forward(X)
+        >>> r = A - Y
+        >>> dA = np.where(abs(r) <= 1, r, np.sign(r))      # Huber loss, delta = 1
+        >>> pydl.GradientDescent(0.1).step(net, net.backward(X, dA))
+        """
+        return self._propagate(X, dA=dA, masks=masks, keep_probs=keep_probs, l2=l2, l1=l1,
+                               grad=True)[1]
+
+    def dropout_masks(self, n_samples, epoch=0, step=0, keep_probs=None):
+        """The dropout masks `fit` draws for mini-batch `step` of epoch `epoch`, to pass as
+        ``masks=`` to `forward`, `gradients` or `backward`.
+
+        Parameters
+        ----------
+        n_samples : int
+            Examples in that mini-batch (see `mini_batches`).
+        epoch : int, default 0
+            The epoch as `fit` counts it (``net.epochs_trained`` before a `fit` call is the
+            number of its first epoch).
+        step : int, default 0
+            The mini-batch's number within the epoch, from 0.
+        keep_probs : optional
+            Default: the network's `keep_probs`.
+
+        Returns
+        -------
+        list of uint8 ndarray of shape (n_samples, n[l]), one per hidden layer (all ones
+        where keep_prob is 1).
+        """
+        n_samples = check_param("n_samples", n_samples, high=2**31 - 1)
+        epoch = check_param("epoch", epoch)
+        step = check_param("step", step)
+        keep = self._keep_array(keep_probs)
+        return [_core.dropout_mask(self._train_seed, epoch, step, l, self.layer_dims[l],
+                                   n_samples, float(keep[l - 1]))
+                for l in range(1, self.n_layers)]
+
+    def mini_batches(self, X, y, batch_size=None, epoch=0, shuffle=True):
+        """The mini-batches `fit` trains on in epoch `epoch`, in order: the rows of X and y
+        at the epoch's seeded permutation, full batches then one smaller last batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_x)
+        y : array-like with n_samples rows
+        batch_size, shuffle : as for `fit`
+        epoch : int, default 0
+            The epoch as `fit` counts it (``net.epochs_trained`` before a `fit` call is the
+            number of its first epoch).
+
+        Returns
+        -------
+        list of (X_batch, y_batch): copies of rows of X and y as given (`fit` normalizes
+        them with the network's normalizer; `gradients` does too).
+        """
+        X, y = np.asarray(X), np.asarray(y)
+        if X.ndim != 2 or y.ndim == 0 or y.shape[0] != X.shape[0] or X.shape[0] < 1:
+            raise ValueError(f"X must be 2-D with one row per example and y as many rows, got "
+                             f"shapes {X.shape} and {y.shape}")
+        m = X.shape[0]
+        batch_size = m if batch_size is None else check_param("batch_size", batch_size, high=m)
+        epoch = check_param("epoch", epoch)
+        order = (_core.permutation(self._train_seed, epoch, m) if shuffle and batch_size < m
+                 else np.arange(m))
+        return [(X[order[k:k + batch_size]], y[order[k:k + batch_size]])
+                for k in range(0, m, batch_size)]
+
+    def _keep_array(self, keep_probs):
+        """keep_probs (None: the network's) as validated float64, one per layer."""
+        if keep_probs is None:
+            return self._arch.keep_probs
+        return _core.Architecture(self._arch.dims, self._arch.activations,
+                                  self._arch.leaky_slope,
+                                  _keep_list(keep_probs, self.n_layers)).keep_probs
+
+    def _masks(self, masks, keep, m):
+        """The door's uint8 (m, n[l]) masks, one per hidden layer (None: all kept)."""
+        if isinstance(masks, np.ndarray) or not hasattr(masks, "__len__"):
+            raise TypeError("masks must be a list of arrays, one per hidden layer")
+        if len(masks) != self.n_layers - 1:
+            raise ValueError(f"masks must hold one mask per hidden layer "
+                             f"({self.n_layers - 1}), got {len(masks)}")
+        out = []
+        for i, mask in enumerate(masks):
+            n = self.layer_dims[i + 1]
+            if mask is None:
+                out.append(np.ones((m, n), dtype=np.uint8))
+                continue
+            mask = np.asarray(mask)
+            if mask.shape != (m, n):
+                raise ValueError(f"masks[{i}] (hidden layer {i + 1}) must have shape "
+                                 f"({m}, {n}) (n_samples, n[{i + 1}]), got {mask.shape}")
+            if mask.dtype.kind not in "biuf" or not ((mask == 0) | (mask == 1)).all():
+                raise ValueError(f"masks[{i}] must hold only 0 and 1 (or booleans)")
+            out.append(np.ascontiguousarray(mask, dtype=np.uint8))
+        return out
+
+    def _propagate(self, X, y=None, *, dA=None, masks=None, keep_probs=None, l2=0.0, l1=0.0,
+                   out=False, grad=False):
+        """(A[L] or None, gradient dict or None) through the door's propagate."""
+        l2 = check_param("l2", l2)
+        l1 = check_param("l1", l1)
+        X = self._input(X)
+        m = X.shape[0]
+        Y = labels = None
+        if y is not None:
+            Y, labels = self._targets(y, m)
+        if dA is not None:
+            dA = as_float_matrix(dA, "dA", self.layer_dims[-1], self.dtype)
+            if dA.shape[0] != m:
+                raise ValueError(f"dA must have one row per example ({m}), got shape "
+                                 f"{dA.shape}")
+        keep = None
+        if masks is not None or keep_probs is not None:
+            if masks is None:
+                raise ValueError("keep_probs without masks: pass masks=net.dropout_masks("
+                                 "n_samples, epoch, step) for the masks fit would draw, or "
+                                 "your own")
+            keep = self._keep_array(keep_probs)
+            if (keep == 1).all():
+                raise ValueError("masks were given but every keep_prob is 1.0: give "
+                                 "keep_probs (or set net.keep_probs)")
+            masks = self._masks(masks, keep, m)
+        A = np.empty((m, self.layer_dims[-1]), dtype=self.dtype) if out else None
+        g = np.empty_like(self._theta) if grad else None
+        work = self._arch.workspace(self.dtype, m)
+        with sequential_blas():
+            _core.propagate(self._arch, self._theta, X, Y, labels, dA, keep, masks, l2, l1,
+                            A, g, work, self._threads(None))
+        return A, None if g is None else self._views(g, "d")
 
 
 def _keep_list(keep_probs, L):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from pydl import _core
-from pydl._checks import check_scalar
+from pydl._checks import check_param
 from pydl._threads import resolve_n_threads
 
 
@@ -22,7 +22,7 @@ class Optimizer:
     _uses_s = False
 
     def __init__(self, learning_rate):
-        self.learning_rate = check_scalar(learning_rate, "learning_rate", low=0, low_open=True)
+        self.learning_rate = check_param("learning_rate", learning_rate)
         self.v = None
         self.s = None
         self.t = 0
@@ -30,7 +30,7 @@ class Optimizer:
 
     def _check_learning_rate(self):
         """learning_rate is a plain attribute: check it again when it is used."""
-        check_scalar(self.learning_rate, "learning_rate", low=0, low_open=True)
+        check_param("learning_rate", self.learning_rate)
 
     def reset(self):
         """Forget the state (v, s, t): the next update starts from scratch."""
@@ -95,7 +95,7 @@ class Momentum(Optimizer):
 
     def __init__(self, learning_rate, beta=0.9):
         super().__init__(learning_rate)
-        self.beta = check_scalar(beta, "beta", low=0, high=1, high_open=True)
+        self.beta = check_param("beta", beta)
 
     def _hyper(self):
         return self.beta, 0.0, 1.0
@@ -118,8 +118,8 @@ class RMSprop(Optimizer):
 
     def __init__(self, learning_rate, beta=0.999, epsilon=1e-8):
         super().__init__(learning_rate)
-        self.beta = check_scalar(beta, "beta", low=0, high=1, high_open=True)
-        self.epsilon = check_scalar(epsilon, "epsilon", low=0, low_open=True)
+        self.beta = check_param("beta", beta)
+        self.epsilon = check_param("epsilon", epsilon)
 
     def _hyper(self):
         return 0.0, self.beta, self.epsilon
@@ -145,9 +145,9 @@ class Adam(Optimizer):
 
     def __init__(self, learning_rate=0.001, beta1=0.9, beta2=0.999, epsilon=1e-8):
         super().__init__(learning_rate)
-        self.beta1 = check_scalar(beta1, "beta1", low=0, high=1, high_open=True)
-        self.beta2 = check_scalar(beta2, "beta2", low=0, high=1, high_open=True)
-        self.epsilon = check_scalar(epsilon, "epsilon", low=0, low_open=True)
+        self.beta1 = check_param("beta1", beta1)
+        self.beta2 = check_param("beta2", beta2)
+        self.epsilon = check_param("epsilon", epsilon)
 
     def _hyper(self):
         return self.beta1, self.beta2, self.epsilon

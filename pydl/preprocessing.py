@@ -14,7 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from pydl._checks import _as_array, as_float_matrix, check_scalar
+from pydl._checks import _as_array, as_float_matrix, check_param
+from pydl.random_state import as_generator
 
 __all__ = ["Normalizer", "Split", "train_dev_test_split"]
 
@@ -94,7 +95,7 @@ class Normalizer:
     """
 
     def __init__(self, epsilon=1e-8):
-        self.epsilon = check_scalar(epsilon, "epsilon", low=0)
+        self.epsilon = check_param("Normalizer.epsilon", epsilon)
         self.mean_ = None
         self.var_ = None
         self.scale_ = None
@@ -349,7 +350,7 @@ def _part_sizes(sizes, n):
                              f"examples, {n}; got {sizes!r} (sum {sum(counts)}); for fractions "
                              f"write floats, e.g. (0.98, 0.01, 0.01)")
         return counts
-    fracs = [check_scalar(s, "sizes entries", low=0, high=1) for s in sizes]
+    fracs = [check_param("sizes entries", s) for s in sizes]
     if abs(sum(fracs) - 1.0) > 1e-9:
         raise ValueError(f"sizes given as fractions must sum to 1 (within 1e-9), got "
                          f"{sizes!r} (sum {sum(fracs)!r})")
@@ -392,8 +393,9 @@ def train_dev_test_split(X, y, sizes=(0.98, 0.01, 0.01), *, stratify=False, seed
         sizes are the ones above, exactly; each class's count in each part is its exact share
         ``n_class * size / n_samples`` rounded down or up (a controlled rounding of the
         class-by-part table that keeps both the class totals and the part sizes).
-    seed : int, optional
-        Seeds the shuffle (a ``numpy.random.default_rng(seed)`` Generator); None draws fresh
+    seed : int, numpy.random.Generator or numpy.random.RandomState, optional
+        Seeds the shuffle (an int: a ``numpy.random.default_rng(seed)`` Generator; a
+        Generator or RandomState is used as given); None draws fresh
         entropy. The caller's global NumPy random state is not used.
 
     Returns
@@ -426,10 +428,8 @@ def train_dev_test_split(X, y, sizes=(0.98, 0.01, 0.01), *, stratify=False, seed
                          f"of X, got shape {y.shape}")
     if not isinstance(stratify, (bool, np.bool_)):
         raise TypeError(f"stratify must be True or False, got {stratify!r}")
-    if seed is not None:
-        seed = check_scalar(seed, "seed", integer=True, low=0)
+    rng = as_generator(seed)
     counts = _part_sizes(sizes, n)
-    rng = np.random.default_rng(seed)
 
     if not stratify:
         order = rng.permutation(n)

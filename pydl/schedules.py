@@ -7,7 +7,7 @@ import math
 
 import numpy as np
 
-from pydl._checks import check_scalar
+from pydl._checks import check_param
 
 
 class Schedule(abc.ABC):
@@ -42,7 +42,7 @@ class InverseDecay(Schedule):
     """alpha = alpha0 / (1 + decay_rate * epoch)."""
 
     def __init__(self, decay_rate):
-        self.decay_rate = check_scalar(decay_rate, "decay_rate", low=0)
+        self.decay_rate = check_param("decay_rate", decay_rate)
 
     def learning_rate(self, lr0, epoch):
         return lr0 / (1.0 + self.decay_rate * epoch)
@@ -59,8 +59,8 @@ class StaircaseDecay(Schedule):
     applied once every `time_interval` epochs (the course's "fixed interval")."""
 
     def __init__(self, decay_rate, time_interval=1000):
-        self.decay_rate = check_scalar(decay_rate, "decay_rate", low=0)
-        self.time_interval = check_scalar(time_interval, "time_interval", integer=True, low=1)
+        self.decay_rate = check_param("decay_rate", decay_rate)
+        self.time_interval = check_param("time_interval", time_interval)
 
     def learning_rate(self, lr0, epoch):
         return lr0 / (1.0 + self.decay_rate * (epoch // self.time_interval))
@@ -76,7 +76,7 @@ class ExponentialDecay(Schedule):
     """alpha = alpha0 * rate**epoch (e.g. rate = 0.95)."""
 
     def __init__(self, rate):
-        self.rate = check_scalar(rate, "rate", low=0, high=1, low_open=True)
+        self.rate = check_param("rate", rate)
 
     def learning_rate(self, lr0, epoch):
         return lr0 * self.rate**epoch
@@ -92,7 +92,7 @@ class SqrtEpochDecay(Schedule):
     """alpha = k / sqrt(epoch_num) * alpha0 with epoch_num = epoch + 1 (the first epoch is 1)."""
 
     def __init__(self, k=1.0):
-        self.k = check_scalar(k, "k", low=0, low_open=True)
+        self.k = check_param("k", k)
 
     def learning_rate(self, lr0, epoch):
         return self.k / math.sqrt(epoch + 1) * lr0
@@ -109,7 +109,7 @@ class SqrtStepDecay(Schedule):
     evaluated per step inside the C loop. The history records alpha0 for each epoch."""
 
     def __init__(self, k=1.0):
-        self.k = check_scalar(k, "k", low=0, low_open=True)
+        self.k = check_param("k", k)
         self.step_k = self.k
 
     def learning_rate(self, lr0, epoch):
@@ -136,7 +136,7 @@ def ewa(values, beta=0.9, bias_correction=False):
     -------
     ndarray of float64 with the shape of `values`
     """
-    beta = check_scalar(beta, "beta", low=0, high=1, high_open=True)
+    beta = check_param("beta", beta)
     theta = np.asarray(values, dtype=np.float64)
     if theta.ndim == 0:
         raise ValueError("values must be a sequence, got a scalar")

@@ -21,7 +21,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from pydl._checks import check_scalar
+from pydl._checks import check_param, check_scalar
+from pydl.random_state import as_generator
 
 __all__ = ["Choice", "Integers", "LogUniform", "OneMinusLogUniform", "SearchResult", "Uniform",
            "choice", "integers", "loguniform", "one_minus_loguniform", "random_search",
@@ -118,7 +119,7 @@ class Integers:
             raise ValueError(f"Integers needs low <= high, got {low}, {high}")
 
     def sample(self, rng):
-        return int(rng.integers(self.low, self.high, endpoint=True))
+        return _integer(rng, self.low, self.high + 1)
 
     def narrow(self, values):
         """The range spanned by `values`, widened to a quarter of the original range."""
@@ -141,7 +142,7 @@ class Choice:
             raise ValueError("Choice needs at least one option")
 
     def sample(self, rng):
-        return self.options[int(rng.integers(len(self.options)))]
+        return self.options[_integer(rng, 0, len(self.options))]
 
     def narrow(self, values):
         """The options the best trials used, in their original order."""
@@ -177,6 +178,12 @@ def choice(options):
 
 
 _DISTRIBUTIONS = (_Scaled, Integers, Choice)
+
+
+def _integer(rng, low, high):
+    """An int in [low, high) from a Generator or a RandomState."""
+    draw = rng.integers if isinstance(rng, np.random.Generator) else rng.randint
+    return int(draw(low, high))
 
 
 # ---- one trial -------------------------------------------------------------------------
@@ -291,8 +298,9 @@ def random_search(build, space, train, dev, *, n_trials=32, rounds=2, top=0.25, 
         ranges spanned (on each hyperparameter's scale) by the best `top` fraction of the
         trials so far.
     top : float, default 0.25
-    seed : int, default 0
-        Draws every trial's hyperparameters and seed: the same seed, the same trials.
+    seed : int, numpy.random.Generator or numpy.random.RandomState, default 0
+        Draws every trial's hyperparameters and seed, in order: the same seed, the same
+        trials (None: different ones each time).
     n_jobs : int, optional
         Threads running trials at once (None: the usable cores; 1: one after the other).
         Each trial trains on one thread.
@@ -312,12 +320,12 @@ def random_search(build, space, train, dev, *, n_trials=32, rounds=2, top=0.25, 
             raise ValueError(f"hyperparameter names must be strings other than "
                              f"{('seed',) + _RESULT_COLUMNS}, got {name!r}")
     train, dev = _pair(train, "train"), _pair(dev, "dev")
-    n_trials = check_scalar(n_trials, "n_trials", integer=True, low=1)
-    rounds = check_scalar(rounds, "rounds", integer=True, low=1)
-    top = check_scalar(top, "top", low=0, low_open=True, high=1)
-    seed = check_scalar(seed, "seed", integer=True, low=0)
+    n_trials = check_param("n_trials", n_trials)
+    rounds = check_param("rounds", rounds)
+    top = check_param("top", top)
+    rng = as_generator(seed)
     if n_jobs is not None:
-        n_jobs = check_scalar(n_jobs, "n_jobs", integer=True, low=1)
+        n_jobs = check_param("n_jobs", n_jobs)
     if client is not None and not callable(getattr(client, "submit", None)):
         raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
 
@@ -331,12 +339,11 @@ def random_search(build, space, train, dev, *, n_trials=32, rounds=2, top=0.25, 
             current = {k: d.narrow([row[k] for row in best])
                        if isinstance(d, _DISTRIBUTIONS) else d for k, d in space.items()}
         spaces.append(current)
-        rng = np.random.default_rng([seed, r])
         trials = []
         for t in range(n_trials):
             params = {k: d.sample(rng) if isinstance(d, _DISTRIBUTIONS) else d
                       for k, d in current.items()}
-            params["seed"] = int(rng.integers(2**31))
+            params["seed"] = _integer(rng, 0, 2**31)
             trials.append(params)
         for t, (row, net) in enumerate(run(trials)):
             rows.append(dict(row, round=r, trial=t))

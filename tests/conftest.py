@@ -17,22 +17,28 @@ DTYPES = [np.float32, np.float64]
 HIDDEN = ["relu", "leaky_relu", "tanh", "sigmoid", "linear"]
 
 
-def _usable_cpus():
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on every platform
-        return os.cpu_count() or 1
-
-
-# Products are split into at most as many row blocks as the process has processors: with
-# one, or without OpenMP, pydl never runs a step on two threads and tests of the parallel
-# path cannot.
-PARALLEL = _usable_cpus() >= 2 and pydl.openmp_enabled()
+# The parallel path runs whenever the build has OpenMP: products are cut into row blocks
+# fixed by the layer sizes, so two threads share a step even on a one-processor machine.
+PARALLEL = pydl.openmp_enabled()
+needs_openmp = pytest.mark.skipif(not PARALLEL,
+                                  reason="built without OpenMP: every call runs on one thread")
 OUTPUTS = ["sigmoid", "softmax", "linear"]
 
 
-def _float_kernels():
-    """The float32 product kernels this CPU and build run (pydl picks the first)."""
+def _controlled_blas():
+    from threadpoolctl import threadpool_info
+    return [i for i in threadpool_info() if i["user_api"] == "blas"]
+
+
+# threadpoolctl controls OpenBLAS, MKL and BLIS; Apple's Accelerate (scipy's macOS 14+
+# wheels) it can neither see nor limit, and pydl then calls it as it is
+needs_controlled_blas = pytest.mark.skipif(
+    not _controlled_blas(), reason="no BLAS that threadpoolctl can control (e.g. Apple "
+    "Accelerate): pydl cannot hold it to one thread")
+
+
+def _runnable_float_kernels():
+    """The float32 product kernels this CPU and build can run."""
     have, current = [], pydl._core.float_products()
     for kernel in pydl._core.FLOAT_PRODUCTS:
         try:
@@ -44,9 +50,14 @@ def _float_kernels():
     return have
 
 
-FLOAT_KERNELS = _float_kernels()
+RUNNABLE_KERNELS = _runnable_float_kernels()
+# every float32 kernel pydl has; those this host cannot run are reported as skipped
+FLOAT_KERNELS = [pytest.param(k, marks=pytest.mark.skipif(
+    k not in RUNNABLE_KERNELS, reason=f"this CPU or build cannot run the {k!r} kernel"))
+    for k in pydl._core.FLOAT_PRODUCTS]
 # (dtype, float32 kernel) pairs: float32 with every kernel, float64 (always the BLAS) once
-DTYPE_KERNELS = [(np.float32, k) for k in FLOAT_KERNELS] + [(np.float64, None)]
+DTYPE_KERNELS = [pytest.param(np.float32, *p.values, marks=p.marks) for p in FLOAT_KERNELS] \
+    + [(np.float64, None)]
 
 
 @pytest.fixture

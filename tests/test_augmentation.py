@@ -5,7 +5,7 @@ import pytest
 
 import pydl
 import reference as R
-from conftest import PARALLEL, ref_params
+from conftest import needs_openmp, ref_params
 from pydl import _core
 
 AUGMENT_STREAM = 0x41550000
@@ -79,7 +79,7 @@ def test_training_with_augmentation_matches_reference(rng, batch_size):
         np.testing.assert_allclose(v, P[key], rtol=1e-10, atol=1e-12)
 
 
-@pytest.mark.skipif(not (pydl.openmp_enabled() and PARALLEL), reason="needs 2 threads")
+@needs_openmp
 def test_augmentation_does_not_depend_on_threads(rng):
     X = rng.random((256, 28 * 28)).astype(np.float32)
     y = rng.integers(0, 10, 256)

@@ -8,8 +8,10 @@ from threadpoolctl import threadpool_info
 import pydl
 from pydl import _core
 from pydl.config import blas_hints
+from conftest import needs_controlled_blas
 
 
+@needs_controlled_blas
 def test_dicts_report_the_core_and_the_loaded_blas():
     info = pydl.show_config(mode="dicts")
     assert info["pydl"] == pydl.__version__

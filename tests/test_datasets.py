@@ -206,3 +206,17 @@ def test_digits_identical_to_scikit_learn():
     X, y = datasets.load_digits()
     np.testing.assert_array_equal(X, ref.data)
     np.testing.assert_array_equal(y, ref.target)
+
+
+def test_planar_takes_a_random_state_or_a_generator():
+    """A RandomState is drawn from as the int seeds one; a Generator gives its own draws."""
+    X1, _ = datasets.load_planar(seed=3)
+    rs = np.random.RandomState(3)
+    X2, _ = datasets.load_planar(seed=rs)
+    np.testing.assert_array_equal(X2, X1)
+    X3, _ = datasets.load_planar(seed=rs)  # the state moved on
+    assert not np.array_equal(X3, X1)
+    G1, _ = datasets.load_planar(seed=np.random.default_rng(3))
+    G2, _ = datasets.load_planar(seed=np.random.default_rng(3))
+    np.testing.assert_array_equal(G1, G2)
+    assert not np.array_equal(G1, X1)

@@ -5,7 +5,7 @@ import pytest
 
 import pydl
 import reference as R
-from conftest import DTYPES, PARALLEL, RTOL, make_targets, ref_params, ref_targets
+from conftest import DTYPES, RTOL, needs_openmp, make_targets, ref_params, ref_targets
 from pydl import _core
 
 
@@ -117,7 +117,7 @@ def test_dropout_changes_training_but_not_inference(rng):
     np.testing.assert_array_equal(a.theta, b.theta)
 
 
-@pytest.mark.skipif(not (pydl.openmp_enabled() and PARALLEL), reason="needs 2 threads")
+@needs_openmp
 def test_dropout_does_not_depend_on_threads(rng):
     X = rng.standard_normal((512, 200)).astype(np.float32)
     y = rng.integers(0, 10, 512)

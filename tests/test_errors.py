@@ -403,6 +403,9 @@ def test_fit_epochs_invalid(epochs, exc):
 
 def test_fit_epochs_too_large():
     pytest.importorskip("resource")  # the child limits its memory: the failure is exhaustion
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("AddressSanitizer reserves terabytes of address space: the child's "
+                    "RLIMIT_AS cannot hold")
     code = textwrap.dedent("""
         import resource
         resource.setrlimit(resource.RLIMIT_AS, (3 << 29, 3 << 29))
@@ -1055,3 +1058,49 @@ def test_check_array(value, kwargs, exc, match):
     with pytest.raises(exc, match=rf"^my_arg\b.*{match}"):
         _core.check_array(value, "my_arg", np.float32, (3,), **kwargs)
     _core.check_array(np.zeros(3, np.float32), "my_arg", np.float32, (None,), writable=True)
+
+
+# ---- one table of parameter constraints, one message each ------------------------------------
+
+_X4, _y4 = np.zeros((4, 3)), np.array([0, 1, 0, 1])
+# key of pydl._checks.PARAMETERS -> (a value outside its range, a public call that takes it)
+_PUBLIC_USES = {
+    "learning_rate": (0.0, lambda v: Adam(v)),
+    "beta": (1.0, lambda v: pydl.Momentum(0.1, beta=v)),
+    "beta1": (1.0, lambda v: Adam(beta1=v)),
+    "beta2": (-0.1, lambda v: Adam(beta2=v)),
+    "epsilon": (0.0, lambda v: pydl.RMSprop(0.1, epsilon=v)),
+    "decay_rate": (-1.0, lambda v: pydl.InverseDecay(v)),
+    "time_interval": (0, lambda v: pydl.StaircaseDecay(0.1, time_interval=v)),
+    "rate": (0.0, lambda v: pydl.ExponentialDecay(v)),
+    "k": (0.0, lambda v: pydl.SqrtStepDecay(v)),
+    "patience": (0, lambda v: pydl.EarlyStopping(patience=v)),
+    "min_delta": (-1.0, lambda v: pydl.EarlyStopping(min_delta=v)),
+    "every": (0, lambda v: pydl.Checkpoint("x.pydl", every=v)),
+    "leaky_slope": (-0.5, lambda v: Network([3, 1], leaky_slope=v)),
+    "init_scale": (0.0, lambda v: Network([3, 1], init_scale=v)),
+    "l2": (-1.0, lambda v: Network([3, 1]).cost(_X4, _y4, l2=v)),
+    "l1": (float("nan"), lambda v: Network([3, 1]).gradients(_X4, _y4, l1=v)),
+    "epochs": (-1, lambda v: Network([3, 1]).fit(_X4, _y4, epochs=v)),
+    "Normalizer.epsilon": (-1.0, lambda v: pydl.Normalizer(epsilon=v)),
+    "gradient_check.epsilon": (2.0, lambda v: pydl.gradient_check(Network([3, 1]), _X4, _y4,
+                                                                  epsilon=v)),
+    "train_error": (1.5, lambda v: pydl.diagnose(train_error=v, dev_error=0.1)),
+    "n_trials": (0, lambda v: pydl.search.random_search(
+        lambda p: None, {"a": 1}, (_X4, _y4), (_X4, _y4), n_trials=v)),
+    "top": (0.0, lambda v: pydl.search.random_search(
+        lambda p: None, {"a": 1}, (_X4, _y4), (_X4, _y4), top=v)),
+}
+
+
+@pytest.mark.parametrize("key", sorted(_PUBLIC_USES))
+def test_each_constraint_has_one_message(key):
+    """Where a parameter enters the public API, the error is the table's own."""
+    from pydl._checks import check_param
+
+    bad, call = _PUBLIC_USES[key]
+    with pytest.raises(ValueError) as expected:
+        check_param(key, bad)
+    with pytest.raises(ValueError) as got:
+        call(bad)
+    assert str(got.value) == str(expected.value)

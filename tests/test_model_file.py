@@ -70,13 +70,20 @@ def trained_net(dtype="float64", epochs=3, normalizer=True):
     return net
 
 
-def assert_same_network(a, b):
-    """Everything the model file holds is equal, bit for bit."""
+def assert_same_network(a, b, rtol=0.0):
+    """Everything the model file holds is equal: bit for bit, or the floating-point results
+    of training within rtol (for a network trained again, maybe by another build or CPU)."""
+    def same(x, y):
+        np.testing.assert_allclose(np.asarray(x, dtype=np.float64),
+                                   np.asarray(y, dtype=np.float64), rtol=rtol, atol=0)
+        if rtol == 0:
+            assert np.asarray(x).tobytes() == np.asarray(y).tobytes()
+
     assert a.layer_dims == b.layer_dims and a.activations == b.activations
     assert a.leaky_slope == b.leaky_slope and a.keep_probs == b.keep_probs
     assert a.dtype == b.dtype and a.init == b.init and a.seed == b.seed
     assert a._train_seed == b._train_seed and a.n_threads == b.n_threads
-    assert a.theta.tobytes() == b.theta.tobytes()
+    same(a.theta, b.theta)
     assert (a.normalizer is None) == (b.normalizer is None)
     if a.normalizer is not None:
         for attr in ("epsilon", "mean_", "var_", "scale_"):
@@ -93,12 +100,16 @@ def assert_same_network(a, b):
                 assert va.tobytes() == vb.tobytes() and vb is not va
     assert repr(a.early_stopping) == repr(b.early_stopping)
     if a.early_stopping is not None:
-        for attr in ("best_epoch", "best_cost", "stopped_epoch", "_waited"):
+        for attr in ("best_epoch", "stopped_epoch", "_waited"):
             assert getattr(a.early_stopping, attr) == getattr(b.early_stopping, attr)
+        same(a.early_stopping.best_cost, b.early_stopping.best_cost)
         assert (a.early_stopping._best_theta is None) == (b.early_stopping._best_theta is None)
-    for attr in ("epochs", "cost", "learning_rate", "step_cost", "step_learning_rate",
-                 "dev_cost", "dev_accuracy", "best_epoch", "stopped_epoch", "wall_time"):
+    for attr in ("epochs", "learning_rate", "step_learning_rate", "dev_accuracy",
+                 "best_epoch", "stopped_epoch", "wall_time"):
         assert getattr(a.history, attr) == getattr(b.history, attr), attr
+    for attr in ("cost", "step_cost", "dev_cost"):
+        assert len(getattr(a.history, attr)) == len(getattr(b.history, attr)), attr
+        same(getattr(a.history, attr), getattr(b.history, attr))
 
 
 # ---- 1. one model file ----------------------------------------------------------------------
@@ -164,12 +175,13 @@ def test_file_is_little_endian_safetensors_layout():
 
 def test_golden_version_1_file_loads_forever():
     """tests/data/model-v1.pydl was written by format version 1 (see make_golden_v1); every
-    later pydl must load it to the same network."""
+    later pydl must load it to the same network (trained again here: equal to rounding, as
+    another CPU or build may round the last bit of float64 sums differently)."""
     net = pydl.load(GOLDEN_V1)
     expected = make_golden_v1()
-    assert_same_network(net, expected)
+    assert_same_network(net, expected, rtol=1e-12)
     X = np.linspace(-1, 1, 12).reshape(4, 3)
-    np.testing.assert_array_equal(net.forward(X), expected.forward(X))
+    np.testing.assert_allclose(net.forward(X), expected.forward(X), rtol=1e-12)
 
 
 def make_golden_v1():
@@ -422,11 +434,12 @@ def test_sigkill_while_checkpointing_never_leaves_a_torn_file(tmp_path):
     try:
         assert server.stdout.readline().strip() == "loaded"
         epochs_seen = [0]
-        for _ in range(200):
+        longest = 0.05  # the longest wait before a kill; longer while a loaded machine stalls
+        for i in range(200):
             server.stdin.write("go\n")
             server.stdin.flush()
             pid = int(server.stdout.readline())
-            time.sleep(rng.uniform(0.0, 0.05))
+            time.sleep(rng.uniform(0.0, longest))
             os.kill(pid, signal.SIGKILL)
             server.stdin.write("reap\n")
             server.stdin.flush()
@@ -436,6 +449,8 @@ def test_sigkill_while_checkpointing_never_leaves_a_torn_file(tmp_path):
                 assert net.optimizer.t == net.epochs_trained
                 assert net.epochs_trained >= epochs_seen[-1]
                 epochs_seen.append(net.epochs_trained)
+            if i >= 20 and epochs_seen[-1] == epochs_seen[-min(20, len(epochs_seen))]:
+                longest = min(2 * longest, 0.4)
         assert epochs_seen[-1] > 5, epochs_seen  # training advanced across the kills
     finally:
         server.kill()

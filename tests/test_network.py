@@ -6,7 +6,7 @@ import pytest
 
 import pydl
 import reference as R
-from conftest import (DTYPE_KERNELS, DTYPES, FLOAT_KERNELS, HIDDEN, OUTPUTS, PARALLEL, RTOL,
+from conftest import (DTYPE_KERNELS, DTYPES, FLOAT_KERNELS, HIDDEN, OUTPUTS, RTOL, needs_openmp,
                       assert_close, make_targets, ref_params, ref_targets)
 
 # (hidden sizes, m): m = 1, odd sizes, and a step large enough to run multi-threaded
@@ -47,7 +47,7 @@ def test_forward_cost_gradients_match_reference(rng, kernel_of, kernel, dtype, o
     kernel_of(kernel)
     net, acts, X, y = random_case(rng, hidden, output, hidden_sizes, m, dtype)
     if m == 301:
-        assert net._arch.effective_threads(2, m) == 2 or not PARALLEL  # the threaded path runs
+        assert net._arch.effective_threads(2, m) == 2  # the threaded path runs (with OpenMP)
     P = ref_params(net)
     Xr = X.astype(dtype).astype(np.float64).T  # the network sees X rounded to its dtype
     AL, caches = R.forward(Xr, P, acts, slope=0.05)
@@ -76,19 +76,37 @@ def test_forward_cost_gradients_match_reference(rng, kernel_of, kernel, dtype, o
             assert_close(g, expected[key], dtype, scale=scale)
 
 
+@needs_openmp
 @pytest.mark.parametrize("dtype,kernel", DTYPE_KERNELS)
 @pytest.mark.parametrize("output", OUTPUTS)
 def test_threads_give_identical_results(rng, kernel_of, kernel, dtype, output):
     """Each output element is computed by one thread in a fixed order."""
     kernel_of(kernel)
     net, _, X, y = random_case(rng, "relu", output, (160, 130), 517, dtype, n_x=200)
-    assert net._arch.effective_threads(2, 517) == 2 or not PARALLEL  # the parallel path runs
+    assert net._arch.effective_threads(2, 517) == 2  # the parallel path runs
     one = (net.forward(X, n_threads=1), net.gradients(X, y, l2=0.1))
     net.n_threads = 2
     two = (net.forward(X), net.gradients(X, y, l2=0.1))
     np.testing.assert_array_equal(one[0], two[0])
     for k in one[1]:
         np.testing.assert_array_equal(one[1][k], two[1][k])
+
+
+@pytest.mark.parametrize("output", OUTPUTS)
+def centred_difference(net, X, y, grad, l2=0.0, l1=0.0, eps=1e-7):
+    """The course's check: ||dtheta_approx - grad|| / (||dtheta_approx|| + ||grad||), the
+    approximation from centred differences of net.cost over every coordinate of theta."""
+    theta = net.theta
+    approx = np.empty_like(theta)
+    for i in range(theta.size):
+        old = theta[i]
+        theta[i] = old + eps
+        plus = net.cost(X, y, l2=l2, l1=l1)
+        theta[i] = old - eps
+        minus = net.cost(X, y, l2=l2, l1=l1)
+        theta[i] = old
+        approx[i] = (plus - minus) / (2 * eps)
+    return np.linalg.norm(approx - grad) / (np.linalg.norm(approx) + np.linalg.norm(grad))
 
 
 @pytest.mark.parametrize("output", OUTPUTS)
@@ -102,27 +120,21 @@ def test_gradient_check_centred_differences(rng, hidden, output):
     l2, l1 = 0.3, 0.1
     grad = np.concatenate([g.ravel() for g in net.gradients(X, y, l2=l2, l1=l1).values()])
     assert np.abs(grad).max() > 1e-3, "an all-zero gradient proves nothing"
-    theta, eps = net.theta, 1e-7
-    approx = np.empty_like(theta)
-    for i in range(theta.size):
-        old = theta[i]
-        theta[i] = old + eps
-        plus = net.cost(X, y, l2=l2, l1=l1)
-        theta[i] = old - eps
-        minus = net.cost(X, y, l2=l2, l1=l1)
-        theta[i] = old
-        approx[i] = (plus - minus) / (2 * eps)
-    diff = np.linalg.norm(approx - grad) / (np.linalg.norm(approx) + np.linalg.norm(grad))
-    assert diff < 1e-7
+    assert centred_difference(net, X, y, grad, l2, l1) < 1e-7
 
 
-def test_gradient_check_catches_a_wrong_gradient(rng):
-    """The check used above must be able to fail: a perturbed gradient is caught."""
+@pytest.mark.parametrize("where", ["W1", "b2", "l2-term"])
+def test_gradient_check_catches_a_wrong_gradient(rng, where):
+    """The check used above must be able to fail: a gradient off by 1% in one coordinate, or
+    missing its regularization term, is caught by the same function."""
     net, _, X, y = random_case(rng, "tanh", "sigmoid", (4,), 9, np.float64, n_x=3)
-    grad = np.concatenate([g.ravel() for g in net.gradients(X, y).values()])
-    wrong = grad.copy()
-    wrong[0] *= 1.01
-    assert np.linalg.norm(wrong - grad) / (np.linalg.norm(wrong) + np.linalg.norm(grad)) > 1e-7
+    grads = net.gradients(X, y, l2=0 if where == "l2-term" else 0.3)
+    if where == "W1":
+        grads["dW1"][0, 0] *= 1.01
+    elif where == "b2":
+        grads["db2"][0, 0] += 0.01 * np.abs(grads["db2"]).max() + 1e-3
+    grad = np.concatenate([g.ravel() for g in grads.values()])
+    assert centred_difference(net, X, y, grad, l2=0.3) > 1e-7
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -258,6 +270,41 @@ def test_score(rng):
     assert lin.score(X, lin.predict(X)) == pytest.approx(1.0)
 
 
+@pytest.mark.parametrize("n_out", [1, 3])
+def test_r2_of_imperfect_predictions(rng, n_out):
+    """R^2 = 1 - sum (y - pred)^2 / sum (y - mean(y))^2 over all outputs, on predictions
+    that are off: against the formula in NumPy."""
+    X = rng.standard_normal((40, 3))
+    lin = pydl.Network([3, 5, n_out], output_activation="linear", seed=2, dtype="float64")
+    pred = lin.predict(X).reshape(40, n_out)
+    y = pred + rng.standard_normal(pred.shape) * 0.3 + 0.1
+    expected = 1 - ((y - pred) ** 2).sum() / ((y - y.mean(axis=0)) ** 2).sum()
+    assert 0 < expected < 1
+    assert lin.score(X, y.squeeze()) == pytest.approx(expected, rel=1e-12)
+    worse = y.mean(axis=0) + 2 * (y - y.mean(axis=0))  # below zero: worse than the mean
+    expected = 1 - ((worse - pred) ** 2).sum() / ((worse - worse.mean(axis=0)) ** 2).sum()
+    assert lin.score(X, worse.squeeze()) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_cost_at_large_logits(rng, dtype):
+    """Logits in the hundreds (exp overflows float32 at 89, float64 at 710): the cost is
+    computed stably, against log-sum-exp in float64."""
+    from scipy.special import logsumexp
+
+    net = pydl.Network([4, 6], output_activation="softmax", dtype=dtype, seed=0)
+    net.parameters["W1"][...] = rng.standard_normal((6, 4)) * 300
+    X = rng.standard_normal((25, 4))
+    y = rng.integers(0, 6, 25)
+    W, b = (net.parameters[k].astype(np.float64) for k in ("W1", "b1"))
+    Z = W @ X.astype(dtype).astype(np.float64).T + b
+    assert np.abs(Z).max() > 750
+    expected = np.mean(logsumexp(Z, axis=0) - Z[y, np.arange(25)])
+    cost = net.cost(X, y)
+    assert np.isfinite(cost)
+    assert cost == pytest.approx(expected, rel=RTOL[np.dtype(dtype)])
+
+
 def test_forward_in_chunks_matches_one_pass(rng, monkeypatch):
     import pydl.network as network
     net = pydl.Network([6, 9, 2], seed=4, dtype="float64")
@@ -270,30 +317,26 @@ def test_forward_in_chunks_matches_one_pass(rng, monkeypatch):
     assert net.cost(X, y, l2=0.4) == pytest.approx(cost, rel=1e-13)
 
 
-@pytest.mark.skipif(not pydl.openmp_enabled(), reason="needs OpenMP")
+@needs_openmp
 @pytest.mark.parametrize("kernel", FLOAT_KERNELS)
-@pytest.mark.parametrize("limit,threads", [(5, 3), (8, 6), (3, 2)])
-def test_uneven_block_splits_give_identical_results(rng, kernel_of, kernel, limit, threads):
-    """More blocks than threads, threads without a block, blocks not a multiple of threads:
-    the same bits as one thread (the float32 training with each kernel)."""
-    from pydl import _core
+@pytest.mark.parametrize("threads", [3, 4, 5])
+def test_uneven_block_splits_give_identical_results(rng, kernel_of, kernel, threads):
+    """More blocks than threads, threads without a block, blocks not a multiple of threads
+    (the 400-unit layer has 6 row blocks of 64+, the 130-unit one 2): the same bits as one
+    thread (the float32 training with each kernel)."""
     kernel_of(kernel)
-    previous = _core.set_block_limit(limit)
-    try:
-        net, _, X, y = random_case(rng, "tanh", "softmax", (400, 130), 257, np.float64, n_x=300,
-                                   n_out=4)
-        assert net._arch.effective_threads(threads, 257) == threads
-        one = (net.forward(X, n_threads=1), net.gradients(X, y, l2=0.1))
-        net.n_threads = threads
-        many = (net.forward(X), net.gradients(X, y, l2=0.1))
-        np.testing.assert_array_equal(one[0], many[0])
-        for k in one[1]:
-            np.testing.assert_array_equal(one[1][k], many[1][k])
-        a = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3, n_threads=1)
-        b = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3,
-                         n_threads=threads, keep_probs=1.0)
-        for n in (a, b):
-            n.fit(X, y, epochs=2, batch_size=64, optimizer=pydl.Adam(0.001))
-        np.testing.assert_array_equal(a.theta, b.theta)
-    finally:
-        _core.set_block_limit(previous)
+    net, _, X, y = random_case(rng, "tanh", "softmax", (400, 130), 257, np.float64, n_x=300,
+                               n_out=4)
+    assert net._arch.effective_threads(threads, 257) == threads
+    one = (net.forward(X, n_threads=1), net.gradients(X, y, l2=0.1))
+    net.n_threads = threads
+    many = (net.forward(X), net.gradients(X, y, l2=0.1))
+    np.testing.assert_array_equal(one[0], many[0])
+    for k in one[1]:
+        np.testing.assert_array_equal(one[1][k], many[1][k])
+    a = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3, n_threads=1)
+    b = pydl.Network([300, 400, 130, 4], output_activation="softmax", seed=3,
+                     n_threads=threads, keep_probs=1.0)
+    for n in (a, b):
+        n.fit(X, y, epochs=2, batch_size=64, optimizer=pydl.Adam(0.001))
+    np.testing.assert_array_equal(a.theta, b.theta)

@@ -79,8 +79,7 @@ def test_forked_child_trains_after_parallel_training_in_parent():
     if not pydl.openmp_enabled():
         pytest.skip("built without OpenMP: no thread pool to inherit")
     net = pydl.Network(FORK_DIMS, output_activation="softmax")
-    if net._arch.effective_threads(2, FORK_BATCH) != 2:
-        pytest.skip("fewer than 2 usable processors: the parallel path is not taken")
+    assert net._arch.effective_threads(2, FORK_BATCH) == 2  # the parallel path is taken
 
     # the parent trains with 2 threads: libgomp's pool now exists in this process
     theta, costs = _fork_work()
@@ -101,6 +100,53 @@ def test_forked_child_trains_after_parallel_training_in_parent():
     # results do not depend on the number of threads: the child's one thread agrees
     np.testing.assert_array_equal(child_theta, theta)
     assert child_costs == costs
+
+
+_FORK_RESETS_ONLY_WHAT_IT_MUST = r"""
+import os
+import numpy as np
+import pydl
+from pydl import _threads
+from threadpoolctl import threadpool_info
+
+
+def blas_threads():
+    return sorted(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+
+
+def in_child(check):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if check() else 1)
+    return os.waitpid(pid, 0)[1] == 0
+
+
+before = blas_threads()
+pydl.Network([3, 4, 1], seed=0, n_threads=1).forward(np.zeros((2, 3)))  # one thread: no pool
+assert in_child(lambda: _threads.resolve_n_threads(None) == pydl._core.max_threads()), \
+    "a child of a parent that never started a pool was pinned to one thread"
+with _threads.sequential_blas():
+    assert blas_threads() == [1] * len(before)
+    assert in_child(lambda: blas_threads() == before), "the child kept BLAS at one thread"
+pydl.Network([3, 4, 1], seed=0, n_threads=2).forward(np.zeros((2, 3)))  # a pool may start
+assert in_child(lambda: _threads.resolve_n_threads(None) == 1)
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_fork_resets_only_what_it_must():
+    """A child is held to one thread only when the parent may have started libgomp's pool,
+    and a child forked inside a BLAS-limited call gets the BLAS's own limits back."""
+    if pydl._core.max_threads() < 2:
+        pytest.skip("one usable thread: a child pinned to one could not be told apart")
+    import threadpoolctl
+    if not [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"]:
+        pytest.skip("no BLAS threadpoolctl controls (e.g. Apple Accelerate): nothing to restore")
+    from conftest import subprocess_env
+    done = subprocess.run([sys.executable, "-c", _FORK_RESETS_ONLY_WHAT_IT_MUST],
+                          capture_output=True, text=True, timeout=120, env=subprocess_env())
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stdout + done.stderr
 
 
 # ---- (c) one version, one source -----------------------------------------------------------

@@ -151,6 +151,21 @@ def test_table_is_a_dataframe_with_pandas_else_the_rows(monkeypatch):
     assert res.table is res.trials
 
 
+def test_seed_may_be_a_generator_or_a_random_state():
+    small = dict(SPACE, epochs=5)
+    by_int = random_search(build, small, (X, Y), (X_DEV, Y_DEV), n_trials=4, rounds=2, seed=9)
+    by_gen = random_search(build, small, (X, Y), (X_DEV, Y_DEV), n_trials=4, rounds=2,
+                           seed=np.random.default_rng(9))
+    same_rows(by_int.trials, by_gen.trials)  # an int seeds default_rng
+    by_rs = random_search(build, small, (X, Y), (X_DEV, Y_DEV), n_trials=4, rounds=2,
+                          seed=np.random.RandomState(9))
+    again = random_search(build, small, (X, Y), (X_DEV, Y_DEV), n_trials=4, rounds=2,
+                          seed=np.random.RandomState(9))
+    same_rows(by_rs.trials, again.trials)
+    with pytest.raises(TypeError, match="seed must be None, an integer"):
+        random_search(build, small, (X, Y), (X_DEV, Y_DEV), seed=1.5)
+
+
 def test_bad_arguments():
     good = dict(n_trials=2, rounds=1)
     with pytest.raises(TypeError, match="build must be callable"):

@@ -17,8 +17,9 @@ import pytest
 
 import pydl
 import reference as R
-from conftest import (DTYPE_KERNELS, DTYPES, PARALLEL, RTOL, assert_close, make_targets,
-                      ref_params, ref_targets, subprocess_env)
+from conftest import (DTYPE_KERNELS, DTYPES, RTOL, assert_close, make_targets,
+                      needs_controlled_blas, needs_openmp, ref_params, ref_targets,
+                      subprocess_env)
 
 OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
 
@@ -489,11 +490,12 @@ def test_same_seed_is_bitwise_reproducible(dtype):
     assert not np.array_equal(a.theta, c.theta)
 
 
+@needs_openmp
 @pytest.mark.parametrize("dtype,kernel", DTYPE_KERNELS)
 def test_thread_count_does_not_change_training(kernel_of, dtype, kernel):
     kernel_of(kernel)
     net = pydl.Network([50, 256, 128, 10], output_activation="softmax")
-    assert net._arch.effective_threads(2, 128) == 2 or not PARALLEL  # the threaded path runs
+    assert net._arch.effective_threads(2, 128) == 2  # the threaded path runs (with OpenMP)
     one, _ = _det_train(dtype, 1)
     two, _ = _det_train(dtype, 2)
     np.testing.assert_array_equal(one.theta, two.theta)
@@ -630,6 +632,7 @@ def test_ctrl_c_interrupts_training(tmp_path):
 
 # ---- 9. two networks at once ------------------------------------------------------------
 
+@needs_controlled_blas
 def test_blas_is_sequential_in_any_python_thread():
     """The one-pool rule (pydl/_threads.py) holds in a worker thread too, after the main
     thread has used pydl."""
