@@ -4,6 +4,11 @@
  */
 #include <math.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#else
+#include <time.h>
+#endif
 
 #include "pydl.h"
 #include "pydl_omp.h"
@@ -52,6 +57,22 @@ void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
     blas_dgemm = dgemm;
     if (!pydl_set_float_products("avx512"))
         pydl_set_float_products("blas");
+    if (!pydl_set_inference_kernel("avx512") && !pydl_set_inference_kernel("avx2"))
+        pydl_set_inference_kernel("generic");
+}
+
+double pydl_monotonic_seconds(void)
+{
+#ifdef _WIN32
+    LARGE_INTEGER now, freq;
+    QueryPerformanceCounter(&now);
+    QueryPerformanceFrequency(&freq);
+    return (double)now.QuadPart / (double)freq.QuadPart;
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+#endif
 }
 
 int pydl_openmp_enabled(void)
@@ -301,6 +322,14 @@ static int short_run_columns(int n)
     return (SHORT_COLUMN + n - 1) / n;
 }
 
+/* Inference (net_impl.h): blocks of at most INFER_MAX_ROWS examples, whose hidden
+ * activations fit in two buffers of INFER_BLOCK_BYTES on the calling thread's stack; one
+ * thread below INFER_PARALLEL_MIN_MACS multiply-adds a call (a parallel region costs
+ * microseconds, and more while another process keeps a core busy). */
+#define INFER_MAX_ROWS 16
+#define INFER_BLOCK_BYTES 32768
+#define INFER_PARALLEL_MIN_MACS 4e6
+
 /* A layer with fewer than TINY_INPUTS inputs and a row block of at most TINY_BLOCK weights
  * computes its forward product from a copy of the block (see forward_rows). */
 #define TINY_INPUTS 32
@@ -358,11 +387,228 @@ static int dp_local_batch(const pydl_data_parallel *dp, int m, int32_t *perm, in
     return mb;
 }
 
+/* ---- inference: the dot-form kernel (dot.h) for each type and instruction set ---- */
+
+typedef void (*dot_f32_fn)(int m, int n, int K, const float *W, const float *bias,
+                           const float *A, ptrdiff_t lda, float *C, ptrdiff_t ldc);
+typedef void (*dot_f64_fn)(int m, int n, int K, const double *W, const double *bias,
+                           const double *A, ptrdiff_t lda, double *C, ptrdiff_t ldc);
+
+#define DOT_CAT_(a, b) a##_##b
+#define DOT_CAT(a, b) DOT_CAT_(a, b)
+
+/* generic: 16-byte vectors (SSE2 on x86-64, NEON on arm64) through GCC/clang vector
+ * extensions, or lanes of plain C elsewhere; a * b + c as written (fused where the compiler
+ * contracts it: the same in every tile, so the order stays fixed) */
+#if defined(__GNUC__) || defined(__clang__)
+#define DOT_INLINE_ATTR __attribute__((always_inline))
+typedef float dot_v4f __attribute__((vector_size(16)));
+typedef double dot_v2d __attribute__((vector_size(16)));
+static inline dot_v4f dot_load_v4f(const float *p) { dot_v4f v; memcpy(&v, p, 16); return v; }
+static inline dot_v2d dot_load_v2d(const double *p) { dot_v2d v; memcpy(&v, p, 16); return v; }
+#define DOT_GENERIC_ZERO_F ((dot_v4f){0, 0, 0, 0})
+#define DOT_GENERIC_ZERO_D ((dot_v2d){0, 0})
+#define DOT_GENERIC_FMA(a, b, c) ((c) + (a) * (b))
+#else
+#define DOT_INLINE_ATTR
+typedef struct { float v[4]; } dot_v4f;
+typedef struct { double v[2]; } dot_v2d;
+static inline dot_v4f dot_load_v4f(const float *p) { dot_v4f v; memcpy(&v, p, 16); return v; }
+static inline dot_v2d dot_load_v2d(const double *p) { dot_v2d v; memcpy(&v, p, 16); return v; }
+static inline dot_v4f dot_fma_v4f(dot_v4f a, dot_v4f b, dot_v4f c)
+{ for (int q = 0; q < 4; q++) c.v[q] += a.v[q] * b.v[q]; return c; }
+static inline dot_v2d dot_fma_v2d(dot_v2d a, dot_v2d b, dot_v2d c)
+{ for (int q = 0; q < 2; q++) c.v[q] += a.v[q] * b.v[q]; return c; }
+static const dot_v4f dot_zero_v4f = {{0, 0, 0, 0}};
+static const dot_v2d dot_zero_v2d = {{0, 0}};
+#define DOT_GENERIC_ZERO_F dot_zero_v4f
+#define DOT_GENERIC_ZERO_D dot_zero_v2d
+#endif
+
+#define DOT_TARGET
+#define DOT_RI 4
+#define DOT_RJ 2
+#define DOT_RI1 8
+#define DOT_T float
+#define DOT_MASK_T int32_t
+#define DOT_V dot_v4f
+#define DOT_VL 4
+#define DOT_LOAD dot_load_v4f
+#define DOT_ZERO() DOT_GENERIC_ZERO_F
+#if defined(__GNUC__) || defined(__clang__)
+#define DOT_FMA DOT_GENERIC_FMA
+#else
+#define DOT_FMA dot_fma_v4f
+#endif
+#define DOT_NAME dot_generic_f32
+#include "dot.h"
+#undef DOT_T
+#undef DOT_MASK_T
+#undef DOT_V
+#undef DOT_VL
+#undef DOT_LOAD
+#undef DOT_ZERO
+#undef DOT_FMA
+#undef DOT_NAME
+#define DOT_T double
+#define DOT_MASK_T int64_t
+#define DOT_V dot_v2d
+#define DOT_VL 2
+#define DOT_LOAD dot_load_v2d
+#define DOT_ZERO() DOT_GENERIC_ZERO_D
+#if defined(__GNUC__) || defined(__clang__)
+#define DOT_FMA DOT_GENERIC_FMA
+#else
+#define DOT_FMA dot_fma_v2d
+#endif
+#define DOT_NAME dot_generic_f64
+#include "dot.h"
+#undef DOT_T
+#undef DOT_MASK_T
+#undef DOT_V
+#undef DOT_VL
+#undef DOT_LOAD
+#undef DOT_ZERO
+#undef DOT_FMA
+#undef DOT_NAME
+#undef DOT_TARGET
+#undef DOT_RI
+#undef DOT_RJ
+#undef DOT_RI1
+
+#ifdef PYDL_HAVE_OWN_SGEMM /* x86-64 with GCC or clang: AVX2 + FMA and AVX-512 versions */
+#define PYDL_HAVE_DOT_X86 1
+/* AVX2: 16 ymm registers hold a 4 x 2 tile, its 2 rows of A and a row of W */
+#define DOT_TARGET __attribute__((target("avx2,fma")))
+#define DOT_RI 4
+#define DOT_RJ 2
+#define DOT_RI1 8
+#define DOT_T float
+#define DOT_MASK_T int32_t
+#define DOT_V __m256
+#define DOT_VL 8
+#define DOT_LOAD _mm256_loadu_ps
+#define DOT_ZERO _mm256_setzero_ps
+#define DOT_FMA _mm256_fmadd_ps
+#define DOT_NAME dot_avx2_f32
+#include "dot.h"
+#undef DOT_T
+#undef DOT_MASK_T
+#undef DOT_V
+#undef DOT_VL
+#undef DOT_LOAD
+#undef DOT_ZERO
+#undef DOT_FMA
+#undef DOT_NAME
+#define DOT_T double
+#define DOT_MASK_T int64_t
+#define DOT_V __m256d
+#define DOT_VL 4
+#define DOT_LOAD _mm256_loadu_pd
+#define DOT_ZERO _mm256_setzero_pd
+#define DOT_FMA _mm256_fmadd_pd
+#define DOT_NAME dot_avx2_f64
+#include "dot.h"
+#undef DOT_T
+#undef DOT_MASK_T
+#undef DOT_V
+#undef DOT_VL
+#undef DOT_LOAD
+#undef DOT_ZERO
+#undef DOT_FMA
+#undef DOT_NAME
+#undef DOT_TARGET
+#undef DOT_RI
+#undef DOT_RJ
+#undef DOT_RI1
+/* AVX-512: 32 zmm registers hold a 4 x 4 tile */
+#define DOT_TARGET __attribute__((target("avx512f")))
+#define DOT_RI 4
+#define DOT_RJ 4
+#define DOT_RI1 8
+#define DOT_T float
+#define DOT_MASK_T int32_t
+#define DOT_V __m512
+#define DOT_VL 16
+#define DOT_LOAD _mm512_loadu_ps
+#define DOT_ZERO _mm512_setzero_ps
+#define DOT_FMA _mm512_fmadd_ps
+#define DOT_NAME dot_avx512_f32
+#include "dot.h"
+#undef DOT_T
+#undef DOT_MASK_T
+#undef DOT_V
+#undef DOT_VL
+#undef DOT_LOAD
+#undef DOT_ZERO
+#undef DOT_FMA
+#undef DOT_NAME
+#define DOT_T double
+#define DOT_MASK_T int64_t
+#define DOT_V __m512d
+#define DOT_VL 8
+#define DOT_LOAD _mm512_loadu_pd
+#define DOT_ZERO _mm512_setzero_pd
+#define DOT_FMA _mm512_fmadd_pd
+#define DOT_NAME dot_avx512_f64
+#include "dot.h"
+#undef DOT_T
+#undef DOT_MASK_T
+#undef DOT_V
+#undef DOT_VL
+#undef DOT_LOAD
+#undef DOT_ZERO
+#undef DOT_FMA
+#undef DOT_NAME
+#undef DOT_TARGET
+#undef DOT_RI
+#undef DOT_RJ
+#undef DOT_RI1
+#endif
+
+/* the inference kernels in use: the widest this CPU runs, chosen at pydl_init (read-only
+ * while predicting: the predict path writes no global state) */
+static dot_f32_fn dot_f32 = dot_generic_f32;
+static dot_f64_fn dot_f64 = dot_generic_f64;
+static const char *dot_name = "generic";
+
+int pydl_set_inference_kernel(const char *kernel)
+{
+    if (strcmp(kernel, "generic") == 0) {
+        dot_f32 = dot_generic_f32;
+        dot_f64 = dot_generic_f64;
+        dot_name = "generic";
+        return 1;
+    }
+#ifdef PYDL_HAVE_DOT_X86
+    __builtin_cpu_init();
+    if (strcmp(kernel, "avx2") == 0 && __builtin_cpu_supports("avx2")
+        && __builtin_cpu_supports("fma")) {
+        dot_f32 = dot_avx2_f32;
+        dot_f64 = dot_avx2_f64;
+        dot_name = "avx2";
+        return 1;
+    }
+    if (strcmp(kernel, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
+        dot_f32 = dot_avx512_f32;
+        dot_f64 = dot_avx512_f64;
+        dot_name = "avx512";
+        return 1;
+    }
+#endif
+    return 0;
+}
+
+const char *pydl_inference_kernel(void)
+{
+    return dot_name;
+}
 
 /* ---- float: the fast element functions of fastmath.h ---- */
 #define T float
 #define SFX f32
 #define OWN_GEMM own_sgemm
+#define DOT dot_f32
 #define GEMM blas_sgemm
 #define GEMM_READY (blas_sgemm != NULL)
 #define EXP pydl_expf
@@ -374,6 +620,7 @@ static int dp_local_batch(const pydl_data_parallel *dp, int m, int32_t *perm, in
 #undef T
 #undef SFX
 #undef OWN_GEMM
+#undef DOT
 #undef GEMM
 #undef GEMM_READY
 #undef EXP
@@ -387,6 +634,7 @@ static int dp_local_batch(const pydl_data_parallel *dp, int m, int32_t *perm, in
 #define OWN_GEMM ((void (*)(int, int, int, double, const double *, ptrdiff_t, const int32_t *, \
                             const double *, ptrdiff_t, ptrdiff_t, const int32_t *, double *, \
                             ptrdiff_t, const pydl_epilogue *))NULL) /* BLAS only */
+#define DOT dot_f64
 #define GEMM blas_dgemm
 #define GEMM_READY (blas_dgemm != NULL)
 #define EXP exp

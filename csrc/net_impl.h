@@ -869,6 +869,132 @@ int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, 
     return PYDL_OK;
 }
 
+/* ---- inference ----------------------------------------------------------------------
+ * Examples go in blocks of `rows` through every layer, the hidden activations of a block in
+ * two per-thread buffers on the stack (or in `work` for very wide layers): the dot-form
+ * kernel (dot.h) reads the rows of X and of W[l] where they lie, so nothing is copied and
+ * nothing allocated. Threads take whole blocks; each element is computed the same way
+ * whoever computes it (see dot.h), so the results do not depend on the number of threads
+ * or on which rows share a call. */
+
+/* Rows of a block and the elements of each of its two buffers (0: the block does not fit
+ * on the stack: work is needed). The output layer writes `out` directly, unless only labels
+ * are asked for. */
+static int FN(infer_rows)(const pydl_net *net, int with_out, ptrdiff_t *width)
+{
+    int w = with_out ? 0 : net->dims[net->n_layers];
+    for (int l = 1; l < net->n_layers; l++)
+        w = net->dims[l] > w ? net->dims[l] : w;
+    *width = w;
+    if (w == 0)
+        return INFER_MAX_ROWS;
+    const ptrdiff_t rows = (ptrdiff_t)(INFER_BLOCK_BYTES / sizeof(T)) / w;
+    return rows > INFER_MAX_ROWS ? INFER_MAX_ROWS : (int)rows;
+}
+
+ptrdiff_t FN(pydl_predict_work_size)(const pydl_net *net, int n_threads, int with_out)
+{
+    ptrdiff_t width;
+    if (FN(infer_rows)(net, with_out, &width) > 0)
+        return 0;
+    return 2 * width * (n_threads < 1 ? 1 : n_threads);
+}
+
+/* The labels of mb examples from their output activations A (mb, n): the first argmax
+ * (softmax; NaN counts as the largest, as numpy.argmax) or a > 1/2 per output (sigmoid). */
+static void FN(decide)(int act, int n, int mb, const T *A, int64_t *labels)
+{
+    if (act != PYDL_SOFTMAX) {
+        for (ptrdiff_t i = 0; i < (ptrdiff_t)n * mb; i++)
+            labels[i] = A[i] > (T)0.5;
+        return;
+    }
+    for (int j = 0; j < mb; j++) {
+        const T *a = A + (ptrdiff_t)j * n;
+        int best = 0;
+        for (int i = 1; i < n && a[best] == a[best]; i++)
+            best = a[i] > a[best] || a[i] != a[i] ? i : best;
+        labels[j] = best;
+    }
+}
+
+/* Examples [j0, j1) in blocks of `rows`, with the buffers buf0, buf1 of `width` each. */
+static void FN(infer_blocks)(const pydl_net *net, const T *theta, const T *X, ptrdiff_t ldx,
+                             T *out, int64_t *labels, int rows, T *buf0, T *buf1,
+                             ptrdiff_t j0, ptrdiff_t j1)
+{
+    const int L = net->n_layers, nL = net->dims[L];
+    T *buf[2] = {buf0, buf1};
+    for (ptrdiff_t b0 = j0; b0 < j1; b0 += rows) {
+        const int mb = (int)(j1 - b0 < rows ? j1 - b0 : rows);
+        const T *in = X + b0 * ldx;
+        ptrdiff_t ldin = ldx;
+        for (int l = 1; l <= L; l++) {
+            const int n = net->dims[l], np = net->dims[l - 1];
+            const T *W = theta + w_off(net, l);
+            T *o = l == L && out ? out + b0 * nL : buf[(l - 1) & 1];
+            DOT(mb, n, np, W, W + (ptrdiff_t)n * np, in, ldin, o, n);
+            const int act = net->act[l - 1];
+            if (act == PYDL_SOFTMAX)
+                FN(softmax_columns)(n, mb, o); /* a row of o is one example's outputs */
+            else
+                FN(activate)(act, (T)net->leaky_slope, (ptrdiff_t)n * mb, o);
+            in = o;
+            ldin = n;
+        }
+        if (labels)
+            FN(decide)(net->act[L - 1], nL, mb, in, labels + b0 * (net->act[L - 1] == PYDL_SOFTMAX ? 1 : nL));
+    }
+}
+
+/* Block rows, buffers on this thread's stack (or its share of work), examples [j0, j1). */
+static void FN(infer_share)(const pydl_net *net, const T *theta, const T *X, ptrdiff_t ldx,
+                            T *out, int64_t *labels, T *work, ptrdiff_t j0, ptrdiff_t j1,
+                            int tid)
+{
+    ptrdiff_t width;
+    const int rows = FN(infer_rows)(net, out != NULL, &width);
+    if (rows > 0) {
+        T stack[2][INFER_BLOCK_BYTES / sizeof(T)];
+        FN(infer_blocks)(net, theta, X, ldx, out, labels, rows, stack[0], stack[1], j0, j1);
+    } else {
+        T *mine = work + 2 * width * tid;
+        FN(infer_blocks)(net, theta, X, ldx, out, labels, 1, mine, mine + width, j0, j1);
+    }
+}
+
+int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
+                     ptrdiff_t ldx, T *out, int64_t *labels, T *work)
+{
+    ptrdiff_t width;
+    const int rows = FN(infer_rows)(net, out != NULL, &width);
+    if (m < 0 || (!out && !labels) || (rows == 0 && !work)
+        || (labels && net->act[net->n_layers - 1] == PYDL_LINEAR))
+        return PYDL_ERR_ARGUMENT;
+    double macs = 0;
+    for (int l = 1; l <= net->n_layers; l++)
+        macs += (double)net->dims[l] * net->dims[l - 1];
+    const ptrdiff_t block = rows > 0 ? rows : 1;
+    const ptrdiff_t n_blocks = (m + block - 1) / block;
+    int nt = macs * m < INFER_PARALLEL_MIN_MACS ? 1 : n_threads;
+    nt = nt > n_blocks ? (int)n_blocks : nt < 1 ? 1 : nt;
+#ifdef _OPENMP
+    if (nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            ptrdiff_t b0, b1;
+            pydl_share(n_blocks, pydl_thread_num(), pydl_num_threads(), &b0, &b1);
+            const ptrdiff_t j1 = b1 * block < m ? b1 * block : m;
+            FN(infer_share)(net, theta, X, ldx, out, labels, work, b0 * block, j1,
+                            pydl_thread_num());
+        }
+        return PYDL_OK;
+    }
+#endif
+    FN(infer_share)(net, theta, X, ldx, out, labels, work, 0, m, 0);
+    return PYDL_OK;
+}
+
 int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
                        const T *Y, const int32_t *labels, double l2, double l1, double *cost,
                        T *grad, T *work)

@@ -221,6 +221,30 @@ PYDL_DECLARE(float, f32)
 PYDL_DECLARE(double, f64)
 #undef PYDL_DECLARE
 
+/* ---- inference ------------------------------------------------------------------------
+ * pydl_predict: A[L] for m examples, and/or the labels predict gives, with nothing written
+ * but the outputs: no workspace (hidden activations live on the calling threads' stacks in
+ * blocks of examples), no global state, no thread pool but OpenMP's for large calls (one
+ * thread below a few million multiply-adds). Row j of X starts at X + j ldx (ldx >= n[0]).
+ * out (m, n[L]) C-contiguous, or NULL; labels (NULL, or: (m,) int64 argmax of a softmax
+ * output, (m, n[L]) int64 a > 1/2 of a sigmoid one; a linear output has none). work: NULL
+ * unless pydl_predict_work_size (for the same n_threads and out given or not) is > 0 (a
+ * hidden layer too wide for the stack). The element order is fixed (csrc/dot.h): results
+ * are bitwise the same whatever n_threads and whichever rows share the call. */
+#define PYDL_DECLARE_PREDICT(T, SFX)                                                          \
+int pydl_predict_##SFX(const pydl_net *net, int n_threads, int m, const T *theta,            \
+                       const T *X, ptrdiff_t ldx, T *out, int64_t *labels, T *work);        \
+ptrdiff_t pydl_predict_work_size_##SFX(const pydl_net *net, int n_threads, int with_out);
+PYDL_DECLARE_PREDICT(float, f32)
+PYDL_DECLARE_PREDICT(double, f64)
+#undef PYDL_DECLARE_PREDICT
+/* The instruction set of the inference kernel: "avx512", "avx2" (AVX2 + FMA) or "generic"
+ * (16-byte vectors); pydl_init picks the widest this CPU runs. pydl_set_inference_kernel
+ * chooses one by name (tests, benchmarks; not while predicting) and returns 0, changing
+ * nothing, when this CPU or build lacks it. */
+const char *pydl_inference_kernel(void);
+int pydl_set_inference_kernel(const char *kernel);
+
 /* ---- utilities ----------------------------------------------------------------------- */
 /* The inverted-dropout mask of hidden layer l for batch `batch` of epoch `epoch`:
  * mask (mb, n) row-major (example j, unit i) gets 1 where the unit is kept, else 0. Element
@@ -233,6 +257,8 @@ void pydl_dropout_mask(uint64_t seed, int64_t epoch, int64_t batch, int l, int n
 void pydl_philox4x32(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
 /* The seeded permutation of 0..m-1 used for epoch `epoch` (Fisher-Yates on Philox). */
 void pydl_permutation(uint64_t seed, int64_t epoch, int m, int32_t *perm);
+/* Seconds on a monotonic clock (for the stop hook's time gate; no Python needed). */
+double pydl_monotonic_seconds(void);
 /* The dropout bits of elements e0 .. e0 + count - 1 of layer l's mask (as above; past
  * 2^34 elements the block number's high 32 bits go into the key). For tests of the 64-bit
  * index arithmetic without a 2^34-element mask. */

@@ -121,11 +121,11 @@ def _as_array(a, name):
         raise ValueError(f"{name} must be convertible to a rectangular array: {exc}") from None
 
 
-def as_float_matrix(X, name, n_features, dtype, n_threads=1, scan_unconverted=True):
-    """X as a C-contiguous (n_samples, n_features) array of `dtype`, converted once (and
-    checked finite without a temporary, by up to n_threads threads). scan_unconverted=False
-    leaves an X taken as it is to the door's identical check (one pass over a large X, not
-    two); a converted X is always scanned here, where "too large for float32" can be told."""
+def as_float_matrix(X, name, n_features, dtype, n_threads=1, scan=True):
+    """X as a C-contiguous (n_samples, n_features) array of `dtype`, converted once (a value
+    too large for `dtype` is caught by the conversion itself). scan: also check it finite
+    here (without a temporary, by up to n_threads threads); False where the array goes to a
+    door that scans it anyway, so that a call scans its input once."""
     X = _as_array(X, name)
     if X.dtype.kind not in "biuf":
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
@@ -135,11 +135,12 @@ def as_float_matrix(X, name, n_features, dtype, n_threads=1, scan_unconverted=Tr
         raise ValueError(f"{name} must have {n_features} features (columns), got shape {X.shape}")
     if X.shape[0] == 0:
         raise ValueError(f"{name} is empty: it must hold at least one example")
-    with np.errstate(over="ignore"):
-        converted = np.ascontiguousarray(X, dtype=dtype)
-    if (scan_unconverted or converted is not X) and not _core.all_finite(converted, n_threads):
-        if np.isfinite(X).all():
-            raise ValueError(f"{name} has values too large for {np.dtype(dtype).name}")
+    try:
+        with np.errstate(over="raise"):
+            converted = np.ascontiguousarray(X, dtype=dtype)
+    except FloatingPointError:
+        raise ValueError(f"{name} has values too large for {np.dtype(dtype).name}") from None
+    if scan and not _core.all_finite(converted, n_threads):
         raise ValueError(f"{name} contains NaN or infinity")
     return converted
 

@@ -7,6 +7,8 @@ where it matters), before a pointer reaches C; the GIL is released around every 
 C status codes become Python exceptions. Nothing here decides *what* to compute: that is
 the Python layer's job (pydl/network.py).
 """
+import threading
+
 import numpy as np
 
 cimport cython
@@ -242,6 +244,130 @@ def forward(Architecture arch not None, theta, X, out, work, int n_threads=1):
     return out
 
 
+cdef char *_span_end(cnp.ndarray a):
+    """One past the last byte of a (contiguous, or rows of a 2-D array at a row stride)."""
+    cdef char *start = <char *>cnp.PyArray_DATA(a)
+    if cnp.PyArray_NDIM(a) < 2 or cnp.PyArray_DIM(a, 0) == 0:
+        return start + cnp.PyArray_NBYTES(a)
+    return start + (cnp.PyArray_DIM(a, 0) - 1) * cnp.PyArray_STRIDE(a, 0) + \
+        cnp.PyArray_DIM(a, 1) * cnp.PyArray_ITEMSIZE(a)
+
+
+cdef bint _overlaps(cnp.ndarray a, cnp.ndarray b):
+    """Whether the memory spans of a and b meet."""
+    return <char *>cnp.PyArray_DATA(a) < _span_end(b) and \
+        <char *>cnp.PyArray_DATA(b) < _span_end(a)
+
+
+PREDICT_OUTPUTS, PREDICT_LABELS = 0, 1
+
+
+def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUTPUTS,
+            int n_threads=1):
+    """The inference path: out := A[L] (kind PREDICT_OUTPUTS) or the labels predict gives
+    (kind PREDICT_LABELS: int64, (m,) argmax for softmax, (m, n_L) a > 1/2 for sigmoid,
+    (m,) for one sigmoid output) for
+    X (m, n_x), X's rows contiguous (any row stride). out None: a new array, else written
+    in place. Nothing else is allocated (but a workspace when a hidden layer is too wide for
+    the stack), no global state is written, no thread pool limit is changed; the GIL is
+    released around the C call. theta is the network's own (checked finite when set), so it
+    is not scanned here. Returns out."""
+    cdef cnp.ndarray t = theta if isinstance(theta, np.ndarray) else None
+    if t is None or t.ndim != 1 or t.shape[0] != arch.n_params or not t.flags.c_contiguous \
+            or (t.dtype != np.float32 and t.dtype != np.float64):
+        raise TypeError(f"theta must be a C-contiguous float32 or float64 numpy.ndarray of "
+                        f"shape ({arch.n_params},)")
+    cdef int typenum = cnp.PyArray_TYPE(t)
+    if not isinstance(X, np.ndarray):
+        raise TypeError(f"X must be a numpy.ndarray, got {type(X).__name__}")
+    cdef cnp.ndarray x = X
+    cdef int n0 = arch.net.dims[0], nL = arch.net.dims[arch.net.n_layers]
+    if cnp.PyArray_TYPE(x) != typenum:
+        raise TypeError(f"X must have dtype {t.dtype.name}, got {x.dtype.name}")
+    if x.ndim != 2 or x.shape[1] != n0:
+        raise ValueError(f"X must have shape (any, {n0}), got {X.shape}")
+    if x.shape[0] < 1 or x.shape[0] > _INT_MAX:
+        raise ValueError(f"X must hold between 1 and {_INT_MAX} examples, got {x.shape[0]}")
+    cdef Py_ssize_t item = x.itemsize
+    cdef Py_ssize_t ldx = n0 if x.shape[0] == 1 else x.strides[0] // item
+    if (x.strides[1] != item and n0 > 1) or (x.shape[0] > 1 and (
+            x.strides[0] % item or ldx < n0)):
+        raise ValueError("X must have its rows contiguous (C order, or rows of a C-ordered "
+                         f"array), got strides {X.strides}")
+    cdef int m = x.shape[0]
+    cdef int act = arch.net.act[arch.net.n_layers - 1]
+    cdef cnp.npy_intp dims[2]
+    cdef int out_type = typenum
+    cdef int out_ndim = 2
+    dims[0] = m
+    dims[1] = nL
+    if kind == PREDICT_LABELS:
+        if act == ACTIVATIONS["linear"]:
+            raise ValueError("a linear output has no labels")
+        out_type = cnp.NPY_INT64
+        if act == ACTIVATIONS["softmax"] or nL == 1:
+            out_ndim = 1
+    elif kind != PREDICT_OUTPUTS:
+        raise ValueError(f"kind must be PREDICT_OUTPUTS or PREDICT_LABELS, got {kind}")
+    if n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    cdef cnp.ndarray o
+    if out is None:
+        o = cnp.PyArray_EMPTY(out_ndim, dims, out_type, 0)
+    else:
+        if not isinstance(out, np.ndarray):
+            raise TypeError(f"out must be a numpy.ndarray, got {type(out).__name__}")
+        o = out
+        if cnp.PyArray_TYPE(o) != out_type:
+            raise TypeError(f"out must have dtype {np.dtype(cnp.PyArray_DescrFromType(out_type)).name}, "
+                            f"got {o.dtype.name}")
+        if o.ndim != out_ndim or o.shape[0] != m or (out_ndim == 2 and o.shape[1] != nL):
+            want = f"({m},)" if out_ndim == 1 else f"({m}, {nL})"
+            raise ValueError(f"out must have shape {want}, got {out.shape}")
+        if not o.flags.c_contiguous or not o.flags.writeable:
+            raise ValueError("out must be C-contiguous and writable")
+        if _overlaps(o, x) or _overlaps(o, t):
+            raise ValueError("out must not share memory with X or the parameters")
+    cdef bint f32 = typenum == cnp.NPY_FLOAT32
+    cdef Py_ssize_t need = (pydl_predict_work_size_f32 if f32 else pydl_predict_work_size_f64)(
+        &arch.net, n_threads, kind == PREDICT_OUTPUTS)
+    cdef void *pw = NULL
+    if need:
+        work = np.empty(need, dtype=t.dtype)
+        pw = cnp.PyArray_DATA(work)
+    cdef void *pt = cnp.PyArray_DATA(t)
+    cdef char *px = <char *>cnp.PyArray_DATA(x)
+    cdef void *po = NULL
+    cdef int64_t *pl = NULL
+    if kind == PREDICT_OUTPUTS:
+        po = cnp.PyArray_DATA(o)
+    else:
+        pl = <int64_t *>cnp.PyArray_DATA(o)
+    cdef int status = PYDL_OK, finite = 1
+    cdef Py_ssize_t j
+    with nogil:
+        if ldx == n0:  # one pass over all of X, else row by row
+            finite = (pydl_all_finite_f32(<Py_ssize_t>m * n0, <float *>px, 1) if f32 else
+                      pydl_all_finite_f64(<Py_ssize_t>m * n0, <double *>px, 1))
+        else:
+            for j in range(m):
+                finite = (pydl_all_finite_f32(n0, <float *>(px + j * ldx * item), 1) if f32
+                          else pydl_all_finite_f64(n0, <double *>(px + j * ldx * item), 1))
+                if not finite:
+                    break
+        if finite:
+            if f32:
+                status = pydl_predict_f32(&arch.net, n_threads, m, <float *>pt, <float *>px,
+                                          ldx, <float *>po, pl, <float *>pw)
+            else:
+                status = pydl_predict_f64(&arch.net, n_threads, m, <double *>pt,
+                                          <double *>px, ldx, <double *>po, pl, <double *>pw)
+    if not finite:
+        raise ValueError("X contains NaN or infinity")
+    _raise_for(status)
+    return o
+
+
 def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double l1, grad, work,
               int n_threads=1):
     """The cost J (with the L2/L1 terms) on (X, Y or labels); grad (P,) := dJ/dtheta
@@ -344,13 +470,32 @@ def update(str kind, double beta1, double beta2, double epsilon, int64_t t, doub
                             <double *>ps, n_threads)
 
 
+# The stop hook. Only the main thread runs Python's signal handlers (PyErr_CheckSignals does
+# nothing elsewhere), so a fit in another thread gets no hook at all; on the main thread the
+# hook takes the GIL at most every STOP_INTERVAL seconds. Taking it more often made a fit
+# in a worker thread 44-150x slower while the main thread ran Python: each acquisition waits
+# out the interpreter's switch interval (5 ms).
+STOP_INTERVAL = 0.05
+cdef double _STOP_INTERVAL = STOP_INTERVAL
+
+cdef struct _stop_state:
+    void *raised      # the list the exception goes to
+    double next_check  # pydl_monotonic_seconds() at which to take the GIL next
+
+
 cdef int _stop_hook(void *ctx) noexcept nogil:
-    """Called by the C loop every few milliseconds: lets Python run its signal handlers."""
+    """Called by the C loop before a step: lets Python run its signal handlers, at most
+    every STOP_INTERVAL seconds."""
+    cdef _stop_state *st = <_stop_state *>ctx
+    cdef double now = pydl_monotonic_seconds()
+    if now < st.next_check:
+        return 0
+    st.next_check = now + _STOP_INTERVAL
     with gil:
         try:
             PyErr_CheckSignals()
         except BaseException as exc:
-            (<list>ctx).append(exc)
+            (<list>st.raised).append(exc)
             return 1
     return 0
 
@@ -483,8 +628,14 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     tr.opt = &o
     tr.lr_step_k = lr_step_k
     _fill_augment(&tr.augment, augment, arch.dims[0])
-    tr.stop = _stop_hook
-    tr.stop_ctx = <void *>raised
+    cdef _stop_state stop_state
+    stop_state.raised = <void *>raised
+    stop_state.next_check = pydl_monotonic_seconds() + _STOP_INTERVAL
+    tr.stop = NULL
+    if threading.current_thread() is threading.main_thread():
+        tr.stop = _stop_hook
+    tr.stop_ctx = &stop_state
+    tr.check_every = 1  # the hook itself reads the clock: a few ns a step
     cdef pydl_data_parallel dp
     cdef _Reduction reduction
     tr.dp = NULL
@@ -500,9 +651,6 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         dp.m_global = m_global
         dp.first = first
         tr.dp = &dp
-    # ask Python about signals every ~2 ms of work at a pessimistic 1 GFLOP/s
-    macs = batch_size * sum(int(a) * int(b) for a, b in zip(arch.dims[:-1], arch.dims[1:]))
-    tr.check_every = max(1, int(2e6 // (6 * macs + 1)))
 
     cdef void *pt = _ptr(theta)
     cdef void *pv = _ptr(v)
@@ -676,6 +824,28 @@ def simd_level():
     return pydl_simd_level().decode()
 
 
+INFERENCE_KERNELS = ("avx512", "avx2", "generic")
+
+
+def inference_kernel():
+    """The instruction set of the inference kernel (predict): "avx512", "avx2" (AVX2 + FMA)
+    or "generic"; the widest this CPU runs unless set_inference_kernel chose another."""
+    return pydl_inference_kernel().decode()
+
+
+def set_inference_kernel(str kernel):
+    """For tests and benchmarks: run predict with `kernel` (one of INFERENCE_KERNELS) from
+    now on, not while a network predicts. Returns the previous choice; raises ValueError for
+    an unknown name or one this CPU cannot run."""
+    if kernel not in INFERENCE_KERNELS:
+        raise ValueError(f"kernel must be one of {INFERENCE_KERNELS}, got {kernel!r}")
+    previous = inference_kernel()
+    if not pydl_set_inference_kernel(kernel.encode()):
+        raise ValueError(f"inference kernel {kernel!r} is not available on this CPU or in "
+                         f"this build")
+    return previous
+
+
 FLOAT_PRODUCTS = ("avx512", "blas")
 
 
@@ -766,16 +936,19 @@ def product(a, b, double alpha=1.0):
 
 
 def _float_products_from_environment():
-    """PYDL_FLOAT_PRODUCTS=blas (or avx512) overrides pydl's choice at import."""
+    """PYDL_FLOAT_PRODUCTS=blas (or avx512) and PYDL_INFERENCE_KERNEL=generic (avx2, avx512)
+    override pydl's choices at import."""
     import os
     import warnings
-    kernel = os.environ.get("PYDL_FLOAT_PRODUCTS")
-    if not kernel:
-        return
-    try:
-        set_float_products(kernel)
-    except ValueError as e:
-        warnings.warn(f"PYDL_FLOAT_PRODUCTS ignored: {e}", RuntimeWarning, stacklevel=2)
+    for name, setter in (("PYDL_FLOAT_PRODUCTS", set_float_products),
+                         ("PYDL_INFERENCE_KERNEL", set_inference_kernel)):
+        kernel = os.environ.get(name)
+        if not kernel:
+            continue
+        try:
+            setter(kernel)
+        except ValueError as e:
+            warnings.warn(f"{name} ignored: {e}", RuntimeWarning, stacklevel=2)
 
 
 _float_products_from_environment()

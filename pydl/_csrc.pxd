@@ -115,6 +115,17 @@ cdef extern from "pydl.h" nogil:
     int pydl_max_threads()
     int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)
 
+    int pydl_predict_f32(const pydl_net *net, int n_threads, int m, const float *theta,
+                         const float *X, Py_ssize_t ldx, float *out, int64_t *labels,
+                         float *work)
+    int pydl_predict_f64(const pydl_net *net, int n_threads, int m, const double *theta,
+                         const double *X, Py_ssize_t ldx, double *out, int64_t *labels,
+                         double *work)
+    Py_ssize_t pydl_predict_work_size_f32(const pydl_net *net, int n_threads, int with_out)
+    Py_ssize_t pydl_predict_work_size_f64(const pydl_net *net, int n_threads, int with_out)
+    const char *pydl_inference_kernel()
+    int pydl_set_inference_kernel(const char *kernel)
+    double pydl_monotonic_seconds()
     # building blocks and external gradients (pydl.blocks, Network.backward, given masks)
     int pydl_propagate_f32(const pydl_net *net, const double *keep, const uint8_t *const *masks,
                            int n_threads, int m, const float *theta, const float *X,

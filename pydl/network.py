@@ -239,15 +239,14 @@ class Network:
                                  f"takes {self.layer_dims[0]}")
         self._normalizer = value
 
-    def _input(self, X, name="X", n_threads=1, scan_unconverted=True):
+    def _input(self, X, name="X", scan=False, n_threads=1):
         """X as the C core takes it: normalized if the network has a normalizer, then a
-        C-contiguous (n_samples, n_x) array of the network's dtype (converted once);
-        scan_unconverted as in as_float_matrix."""
+        C-contiguous (n_samples, n_x) array of the network's dtype, converted once. Not
+        scanned for NaN/inf unless asked: the door scans what reaches C, once per call."""
+        n_x = self.layer_dims[0]
         if self._normalizer is not None:
-            X = as_float_matrix(X, name, self.layer_dims[0], np.float64, n_threads)
-            X = self._normalizer.transform(X)
-        return as_float_matrix(X, name, self.layer_dims[0], self.dtype, n_threads,
-                               scan_unconverted)
+            X = self._normalizer._apply(as_float_matrix(X, name, n_x, np.float64, scan=False))
+        return as_float_matrix(X, name, n_x, self.dtype, n_threads, scan)
 
     @property
     def keep_probs(self):
@@ -332,50 +331,88 @@ class Network:
         per_row = self._arch.workspace(self.dtype, 1).shape[0] - self._arch.n_params
         return max(1, _CHUNK_ELEMENTS // per_row)
 
-    def forward(self, X, n_threads=None, *, masks=None, keep_probs=None):
+    def forward(self, X, n_threads=None, *, masks=None, keep_probs=None, out=None):
         """A[L] for every example: forward propagation ``Z[l] = W[l] A[l-1] + b[l]``,
         ``A[l] = g[l](Z[l])``.
+
+        The inference path: it changes no thread pool's limits, writes no global state and
+        allocates nothing but the returned array (nothing at all with `out`) when X is a
+        2-D array of the network's dtype with contiguous rows and the network has no
+        normalizer; otherwise X is converted (normalized) first, once. One network may
+        predict from many threads at once. Each output is computed in a fixed order: the
+        same bits whatever `n_threads` and whichever other rows share the call.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_x)
+        n_threads : int, optional
+            Overrides the network's `n_threads`; calls below a few million multiply-adds
+            (a few examples of a mid-sized network) run on the calling thread anyway.
         masks, keep_probs : optional
             Inverted dropout with given masks, ``A[l] = A[l] * D[l] / keep_prob``: see
-            `gradients`. Without masks there is no dropout (as in predict).
+            `gradients`. Without masks there is no dropout (as in predict); with them the
+            training step's kernels compute it (not the inference path).
+        out : ndarray of shape (n_samples, n_L), optional
+            Of the network's dtype, C-contiguous: written in place and returned (without
+            masks).
 
         Returns
         -------
         ndarray of shape (n_samples, n_L), of the network's dtype
         """
         if masks is not None or keep_probs is not None:
+            if out is not None:
+                raise ValueError("out is for the inference path: forward without masks")
             return self._propagate(X, masks=masks, keep_probs=keep_probs, out=True)[0]
-        return self._forward_array(self._input(X), n_threads)
+        return self._predict(X, _core.PREDICT_OUTPUTS, n_threads, out)
+
+    def _predict(self, X, kind, n_threads, out):
+        """The door's predict, with X converted unless it can be read as it is."""
+        if not (type(X) is np.ndarray and X.dtype == self._theta.dtype and X.ndim == 2
+                and X.shape[0] > 0 and X.shape[1] == self._arch.dims[0]
+                and self._normalizer is None and (X.flags.c_contiguous or (
+                    X.strides[1] == X.itemsize and X.strides[0] % X.itemsize == 0
+                    and X.strides[0] >= X.strides[1] * X.shape[1]))):
+            X = self._input(X)  # converted (normalized), once
+        return _core.predict(self._arch, self._theta, X, out, kind, self._threads(n_threads))
 
     def _forward_array(self, X, n_threads=None):
         """forward for an X already converted to the network's dtype."""
-        nt = self._threads(n_threads)
-        m, rows = X.shape[0], min(X.shape[0], self._chunk_rows())
-        out = np.empty((m, self.layer_dims[-1]), dtype=self.dtype)
-        work = self._arch.workspace(self.dtype, rows)
-        with sequential_blas():
-            for lo in range(0, m, rows):
-                hi = min(m, lo + rows)
-                _core.forward(self._arch, self._theta, X[lo:hi], out[lo:hi], work, nt)
-        return out
+        return _core.predict(self._arch, self._theta, X, None, _core.PREDICT_OUTPUTS,
+                             self._threads(n_threads))
 
-    def predict_proba(self, X):
+    def predict_proba(self, X, n_threads=None, *, out=None):
         """Output probabilities A[L], shape (n_samples, n_L): P(y_k = 1 | x) for sigmoid
-        outputs, the class distribution for softmax."""
+        outputs, the class distribution for softmax. `n_threads` and `out` as in
+        `forward`."""
         if self.output_activation == "linear":
             raise ValueError("predict_proba needs a sigmoid or softmax output; this network's "
                              "output is linear (use predict)")
-        return self.forward(X)
+        return self._predict(X, _core.PREDICT_OUTPUTS, n_threads, out)
 
-    def predict(self, X):
+    def predict(self, X, n_threads=None, *, out=None):
         """Class labels (0/1 per output for sigmoid, the argmax for softmax) or, for a linear
         output, the values. Shape (n_samples,) for one output or softmax, else
-        (n_samples, n_L)."""
-        return self._decide(self.forward(X))
+        (n_samples, n_L); labels are int64. `n_threads` and `out` (of that shape and
+        dtype) as in `forward`: labels are decided in C, with no array but the answer."""
+        if self.output_activation != "linear":
+            return self._predict(X, _core.PREDICT_LABELS, n_threads, out)
+        if self.layer_dims[-1] > 1:
+            return self._predict(X, _core.PREDICT_OUTPUTS, n_threads, out)
+        # one linear output: (n_samples,) values, written through an (n_samples, 1) view
+        column = out.reshape(-1, 1) if isinstance(out, np.ndarray) and out.ndim == 1 else out
+        values = self._predict(X, _core.PREDICT_OUTPUTS, n_threads, column)
+        return out if column is not None else values[:, 0]
+
+    def to_onnx(self, file=None, opset=17):
+        """The network as an ONNX model (onnx.ModelProto), also written to `file` if given:
+        the normalizer, every layer (Gemm and its activation) in the network's dtype, input
+        ``X`` (N, n_x) with a dynamic batch N, outputs ``probabilities`` (or ``values`` for
+        a linear output) and, for classifiers, ``label`` as `predict` gives it. Needs
+        ``pip install "pydl[onnx]"``; `opset` from 13 up. See pydl.onnx."""
+        from pydl.onnx import to_onnx
+
+        return to_onnx(self, file, opset)
 
     def _decide(self, A):
         """predict's answer from the output activations A[L]."""
@@ -573,7 +610,7 @@ class Network:
         if checkpoint is not None and not isinstance(checkpoint, Checkpoint):
             raise TypeError(f"checkpoint must be a pydl.Checkpoint, got {type(checkpoint).__name__}")
         nt = self._threads(n_threads)
-        X = self._input(X, n_threads=nt, scan_unconverted=False)  # train() scans it
+        X = self._input(X)  # train() scans it
         m = X.shape[0]
         Y, labels = self._targets(y, m)
         group = None  # the ranks of a data-parallel fit
@@ -725,7 +762,7 @@ class Network:
             X_dev, y_dev = validation_data
         except (TypeError, ValueError):
             raise TypeError("validation_data must be a pair (X_dev, y_dev)") from None
-        X_dev = self._input(X_dev, "X_dev")
+        X_dev = self._input(X_dev, "X_dev", scan=True)  # once, not at every epoch's door
         Y_dev, labels_dev = as_targets(y_dev, "y_dev", X_dev.shape[0], self.output_activation,
                                        self.layer_dims[-1], self.dtype)
         return X_dev, Y_dev, labels_dev

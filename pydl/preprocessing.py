@@ -155,7 +155,13 @@ class Normalizer:
         """
         self._check_fitted("transform")
         X, dtype = _matrix(X, "X", self.n_features_)
-        return ((X - self.mean_) / self.scale_).astype(dtype, copy=False)
+        return self._apply(X).astype(dtype, copy=False)
+
+    def _apply(self, X):
+        """(X - mu) / scale on a float64 (n_samples, n_features_) array, unchecked (the
+        network's door checks what it is given)."""
+        self._check_fitted("transform")
+        return (X - self.mean_) / self.scale_
 
     def fit_transform(self, X):
         """``fit(X)`` then ``transform(X)``: normalize the training set.
