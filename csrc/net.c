@@ -368,6 +368,25 @@ const char *pydl_simd_level(void)
     return "baseline";
 }
 
+/* Data-parallel training: the examples of the global batch [gfirst, gfirst + gmb) of the
+ * epoch order that this process holds, as local indices (written over the batch's part of
+ * perm) with their positions in the batch (perm + m_global + gfirst); returns how many. */
+static int dp_local_batch(const pydl_data_parallel *dp, int m, int32_t *perm, int64_t gfirst,
+                          int gmb, int *with_reg)
+{
+    int32_t *seg = perm + gfirst, *pos = perm + dp->m_global + gfirst;
+    int mb = 0;
+    *with_reg = seg[0] >= dp->first && seg[0] < dp->first + m;
+    for (int j = 0; j < gmb; j++) { /* mb <= j: each entry is read before it is written */
+        const int64_t g = seg[j] - dp->first;
+        if (g >= 0 && g < m) {
+            seg[mb] = (int32_t)g;
+            pos[mb++] = j;
+        }
+    }
+    return mb;
+}
+
 /* ---- inference: the dot-form kernel (dot.h) for each type and instruction set ---- */
 
 typedef void (*dot_f32_fn)(int m, int n, int K, const float *W, const float *bias,

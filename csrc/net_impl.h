@@ -414,6 +414,12 @@ typedef struct {
     const T *dA;             /* an external loss: dL/dA[L] (n[L], mb), so dZ[L] = dA g'(Z[L]) */
     int *bad;                /* training: set when the loss or a gradient is not finite */
     const pydl_augment *aug; /* training with augmentation, else NULL */
+    /* data-parallel training: the gradient is divided by m_norm (the global batch), the
+     * random keys use each example's position pos[j] in the global batch, and the update
+     * waits for the reduction (defer_update) */
+    int m_norm;              /* 0: mb */
+    const int32_t *pos;      /* NULL: j */
+    int defer_update;
 } FN(step_ctx);
 
 /* One example's image (h, w, c) in C order: out = shift(flip(in)), zeros filling in. */
@@ -464,16 +470,18 @@ static void FN(apply_dropout)(const FN(step_ctx) *c, int l, int r0, int r1, T *M
     const uint32_t threshold = keep_threshold(keep);
     const T inv_keep = (T)(1.0 / keep);
     uint8_t bits[256];
-    for (ptrdiff_t j = 0; j < c->mb; j++)
+    for (ptrdiff_t j = 0; j < c->mb; j++) {
+        const uint64_t at = (uint64_t)(c->pos ? c->pos[j] : j); /* the place in the batch */
         for (int i0 = r0; i0 < r1; i0 += 256) {
             const int cnt = r1 - i0 < 256 ? r1 - i0 : 256;
             T *m = M + j * n + i0;
             const uint8_t *given = c->masks ? c->masks[l - 1] + j * n + i0 : NULL;
             if (!given)
-                dropout_bits(c->dk, l, threshold, (uint64_t)j * n + i0, cnt, bits);
+                dropout_bits(c->dk, l, threshold, at * n + i0, cnt, bits);
             for (int k = 0; k < cnt; k++)
                 m[k] = (given ? given[k] : bits[k]) ? m[k] * inv_keep : 0;
         }
+    }
 }
 
 /* Offset of A[l] in the A area (w_off, in net.c, gives W[l]'s in theta). */
@@ -575,7 +583,7 @@ static int FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const T *dZ = c->D[l & 1];
     const int32_t *cols;
     const T *Ain = FN(layer_input)(c, l, &cols);
-    const T inv_m = (T)1 / (T)mb;
+    const T inv_m = (T)1 / (T)(c->m_norm ? c->m_norm : mb);
     /* dW = (1/m) dZ . A_prev^T; stored as dW^T (np, n) = (1/m) A_prev (np, mb) . dZ^T (mb, n) */
     if (cols) /* (then OWN_GEMM is set) */
         OWN_GEMM(nq, n, mb, inv_m, Ain + q0, np, cols, dZ, n, 1, NULL, dW + q0, np, NULL);
@@ -601,7 +609,7 @@ static void FN(backward_db)(const FN(step_ctx) *c, int l, ptrdiff_t u0, ptrdiff_
     const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb;
     const T *dZ = c->D[l & 1];
     T *db = c->grad + w_off(net, l) + (ptrdiff_t)n * np;
-    const T inv_m = (T)1 / (T)mb;
+    const T inv_m = (T)1 / (T)(c->m_norm ? c->m_norm : mb);
     if (u0 < u1 && n < SHORT_COLUMN) {
         /* short columns: sums over runs of whole columns in `reps` lanes per unit, then
          * the lanes in order; every thread with units to write sums them all (cheap at
@@ -704,8 +712,9 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         for (ptrdiff_t j = c0; j < c1; j++) {
             const T *x = c->X + (c->idx ? (ptrdiff_t)c->idx[j] : c->first + j) * n0;
             if (c->aug)
-                FN(augment_image)(c->aug, augment_choice(c->aug, c->dk, (int)j), x,
-                                  c->Xb + j * n0);
+                FN(augment_image)(c->aug,
+                                  augment_choice(c->aug, c->dk, c->pos ? c->pos[j] : (int)j),
+                                  x, c->Xb + j * n0);
             else
                 memcpy(c->Xb + j * n0, x, (size_t)n0 * sizeof(T));
         }
@@ -760,7 +769,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         FN(backward_db)(c, l, u0, u1);
         finite &= FN(finite_range)(c->grad + w_off(net, l) + (ptrdiff_t)n * np, u0, u1);
     }
-    if (!c->opt)
+    if (!c->opt || c->defer_update)
         return;
     /* the update: only from a finite loss and finite gradients (each thread checked those
      * it wrote; the verdict is shared through *c->bad) */
@@ -1098,75 +1107,105 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
                    int32_t *perm, T *work)
 {
     const pydl_net *net = tr->net;
+    const pydl_data_parallel *dp = tr->dp;
     const int bs = tr->batch_size;
+    const int64_t M = dp ? dp->m_global : m; /* examples in an epoch, over all processes */
+    const ptrdiff_t P = pydl_n_params(net);
     int64_t since_check = 0, step = 0;
     *epochs_done = 0;
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
-    if (bs < 1 || bs > m)
+    if (bs < 1 || bs > M || M > INT32_MAX || (dp && (dp->first < 0 || dp->first + m > M || sw)))
         return PYDL_ERR_ARGUMENT;
     FN(step_ctx) c = {0};
-    FN(carve)(net, bs, work, &c);
+    FN(carve)(net, bs < m ? bs : m, work, &c);
     c.net = net; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = 1;
-    c.l2 = (T)tr->l2; c.l1 = (T)tr->l1;
     c.opt = tr->opt; c.v = v; c.s = s;
     c.sw = sw;
     c.keep = net->keep;
+    c.defer_update = dp != NULL;
     int bad = 0;
     c.bad = &bad;
     pydl_step_key dk = {{(uint32_t)tr->seed, (uint32_t)(tr->seed >> 32)}, 0, 0};
     c.dk = &dk;
     c.aug = tr->augment.height > 0 ? &tr->augment : NULL;
-    const int shuffle = tr->shuffle && bs < m;
+    const int shuffle = tr->shuffle && bs < M;
     for (int e = 0; e < n_epochs; e++) {
         double total = 0;
         if (shuffle)
-            pydl_permutation(tr->seed, epoch0 + e, m, perm);
-        const int64_t n_batches = pydl_batch_count(m, bs);
+            pydl_permutation(tr->seed, epoch0 + e, (int)M, perm);
+        else if (dp)
+            for (int64_t i = 0; i < M; i++)
+                perm[i] = (int32_t)i;
+        const int64_t n_batches = pydl_batch_count((int)M, bs);
         for (int64_t k = 0; k < n_batches; k++) {
             /* signals are looked at before a step, so that an interruption never falls
-             * between a step and its epoch's bookkeeping */
-            if (tr->stop && ++since_check >= tr->check_every) {
+             * between a step and its epoch's bookkeeping (data-parallel: in reduce) */
+            if (!dp && tr->stop && ++since_check >= tr->check_every) {
                 since_check = 0;
                 if (tr->stop(tr->stop_ctx))
                     return PYDL_ERR_INTERRUPTED;
             }
-            int64_t first;
-            int mb;
-            pydl_batch_span(m, bs, k, &first, &mb);  /* 64-bit: m + bs may pass 2^31 */
-            const int nt = pydl_effective_threads(tr->n_threads, net, mb);
+            int64_t gfirst; /* the batch in the epoch's order, over every process */
+            int gmb;
+            pydl_batch_span((int)M, bs, k, &gfirst, &gmb);  /* 64-bit: m + bs may pass 2^31 */
+            int mb = gmb, with_reg = 1;
+            if (dp) {
+                mb = dp_local_batch(dp, m, perm, gfirst, gmb, &with_reg);
+                c.idx = perm + gfirst;
+                c.pos = perm + M + gfirst;
+                c.m_norm = gmb;
+            } else {
+                c.idx = shuffle ? perm + gfirst : NULL;
+                c.first = gfirst;
+            }
+            const int nt = pydl_effective_threads(tr->n_threads, net, mb > 0 ? mb : 1);
             c.mb = mb;
-            c.first = first;
-            c.idx = shuffle ? perm + first : NULL;
             dk.epoch = (uint32_t)(epoch0 + e);
             dk.batch = (uint32_t)k;
             c.t = tr->opt->t + 1;
             c.lr = tr->lr_step_k > 0 ? lr[e] * tr->lr_step_k / sqrt((double)c.t) : lr[e];
+            /* the regularization enters once per global batch */
+            c.l2 = with_reg ? (T)tr->l2 : 0;
+            c.l1 = with_reg ? (T)tr->l1 : 0;
             /* m_b * J_b at the parameters before the update: the regularization first */
-            c.reg = FN(regularization)(net, theta, tr->l2, tr->l1);
-            if (sw) { /* J_b = (sum sw_i loss_i + reg) / sum sw_i: scale all by m_b / sum */
-                const double scale = FN(weight_scale)(sw, c.idx, first, mb);
+            c.reg = with_reg ? FN(regularization)(net, theta, tr->l2, tr->l1) : 0;
+            if (sw) { /* J_b = (sum sw_i loss_i + reg) / sum sw_i: scale all by m_b / sum
+                       * (never with dp: sample weights would need global sums) */
+                const double scale = FN(weight_scale)(sw, c.idx, c.first, mb);
                 c.sw_scale = (T)scale;
                 c.l2 = (T)(tr->l2 * scale);
                 c.l1 = (T)(tr->l1 * scale);
                 c.reg *= scale;
             }
             bad = 0;
-            const double batch = FN(run_step)(&c, nt) + c.reg;
+            double batch = c.reg;
+            if (mb > 0)
+                batch += FN(run_step)(&c, nt);
+            else /* none of this batch here: nothing to add to the sum */
+                memset(c.grad, 0, (size_t)P * sizeof(T));
+            if (dp) {
+                if (dp->reduce(dp->ctx, c.grad, P, &batch))
+                    return PYDL_ERR_INTERRUPTED;
+                /* the same sums on every process: the same verdict, the same update */
+                bad = !isfinite(batch) || !FN(pydl_all_finite)(P, c.grad, tr->n_threads);
+                if (!bad)
+                    FN(pydl_update)(c.opt, c.t, c.lr, P, theta, c.grad, v, s, tr->n_threads);
+            }
             if (bad) { /* the step skipped its update: theta is as it was */
-                *tr->bad_layer = FN(first_nonfinite_layer)(&c);
+                *tr->bad_layer = mb > 0 ? FN(first_nonfinite_layer)(&c) : 0;
                 return PYDL_ERR_NONFINITE;
             }
             total += batch;
             tr->opt->t = c.t;
             if (step_cost) {
-                step_cost[step] = batch / mb;
+                step_cost[step] = batch / gmb;
                 step_lr[step] = c.lr;
             }
             step++;
         }
-        cost_out[e] = total / m;
+        cost_out[e] = total / M;
         *epochs_done = e + 1;
     }
     return PYDL_OK;

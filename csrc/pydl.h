@@ -127,6 +127,26 @@ void pydl_augment_batch_f32(const pydl_augment *aug, uint64_t seed, int64_t epoc
 void pydl_augment_batch_f64(const pydl_augment *aug, uint64_t seed, int64_t epoch,
                             int64_t batch, int mb, const double *in, double *out);
 
+/* Data-parallel training: the process is one of several, each holding a slice of the
+ * training set, which together train one network in lockstep (pydl.distributed). The
+ * global set of m_global examples is split into consecutive slices, this process holding
+ * examples [first, first + m). Every process draws the same permutation of m_global and
+ * the same global batches of batch_size; each computes the gradient of its own examples
+ * of batch k scaled by 1/(examples of batch k over all processes) -- with the
+ * regularization terms on the one process holding the batch's first example -- and
+ * reduce() sums it over the processes, so that every process applies the same update,
+ * the one a single process would apply to the whole batch. Dropout and augmentation are
+ * keyed by an example's position in the global batch: the same as on one process. */
+typedef int (*pydl_reduce_hook)(void *ctx, void *grad, ptrdiff_t count, double *loss);
+typedef struct {
+    pydl_reduce_hook reduce; /* sums grad (count values of the network's type) and *loss
+                                over every process, in place, the same bits on every
+                                process; nonzero: stop (every process must agree) */
+    void *ctx;
+    int64_t m_global;        /* examples over all processes (< 2^31) */
+    int64_t first;           /* this process holds global examples [first, first + m) */
+} pydl_data_parallel;
+
 typedef struct {
     const pydl_net *net;
     int n_threads;         /* >= 1 */
@@ -143,6 +163,10 @@ typedef struct {
     int *bad_layer;        /* on PYDL_ERR_NONFINITE: the first layer whose activations hold
                               NaN or inf in the failing batch (0: none did; the loss or a
                               gradient did) */
+    const pydl_data_parallel *dp; /* NULL: one process. Else batch_size is the global batch
+                              size, perm holds 2 m_global, the stop hook is not called (the
+                              reduce hook decides) and the work has room for batches of
+                              min(batch_size, m) examples */
 } pydl_train;
 
 /* ---- typed entry points -------------------------------------------------------------- */

@@ -5,7 +5,7 @@ vectorized forward and backward propagation, initialization, regularization, min
 gradient descent, momentum, RMSprop, Adam, learning-rate decay -- with the hot loops in C
 (OpenMP, scipy's BLAS) behind a small NumPy API.
 """
-from pydl import blocks, datasets
+from pydl import blocks, datasets, distributed, search
 from pydl._core import openmp_enabled
 from pydl._version import __version__
 from pydl.config import show_config
@@ -28,6 +28,6 @@ __all__ = [
     "GradientCheck", "GradientDescent", "History", "InverseDecay", "ModelFileError", "Momentum", "Network",
     "Normalizer", "NotFittedError", "Optimizer", "RMSprop", "Schedule", "Split", "SqrtEpochDecay",
     "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "diagnose", "diagnose_network",
-    "blocks", "ewa", "gradient_check", "load", "openmp_enabled", "random_mini_batches",
-    "show_config", "train_dev_test_split",
+    "blocks", "distributed", "ewa", "gradient_check", "load", "openmp_enabled",
+    "random_mini_batches", "search", "show_config", "train_dev_test_split",
 ]

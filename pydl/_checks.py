@@ -80,6 +80,11 @@ PARAMETERS = {
     "bias_threshold": _PROBABILITY,
     "variance_threshold": _PROBABILITY,
     "error": _PROBABILITY,
+    # pydl.search
+    "n_trials": _COUNT,
+    "rounds": _COUNT,
+    "top": Interval(0, 1, low_open=True),
+    "n_jobs": _COUNT,
 }
 
 

@@ -1,5 +1,6 @@
 # Type stubs for the Cython door pydl/_core.pyx (hand-written: Cython emits none).
 # Checked by `python -m mypy.stubtest pydl._core`.
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -51,7 +52,9 @@ def train(arch: Architecture, theta: NDArray[Any], v: NDArray[Any] | None,
           perm: NDArray[np.int32], step_costs: NDArray[np.float64] | None = ...,
           step_lrs: NDArray[np.float64] | None = ...,
           augment: tuple[int, int, int, bool, int] | None = ...,
-          sample_weight: NDArray[Any] | None = ...) -> None: ...
+          sample_weight: NDArray[Any] | None = ...,
+          data_parallel: tuple[Callable[[NDArray[Any]], None], int, int, NDArray[np.float64]]
+          | None = ...) -> None: ...
 def augment_batch(X: NDArray[Any], seed: int, epoch: int, batch: int,
                   augment: tuple[int, int, int, bool, int]) -> NDArray[Any]: ...
 def philox4x32(counter: Any, key: Any) -> NDArray[np.uint32]: ...

@@ -596,11 +596,62 @@ cdef int _stop_hook(void *ctx) noexcept nogil:
     return 0
 
 
+cdef class _Reduction:
+    """What the data-parallel reduce hook needs: the summing function, the gradient buffer
+    as an array (made once, on the first step), a preallocated [loss, stop] pair, the
+    seconds spent summing, and the exception that stopped training."""
+    cdef object sum_in_place
+    cdef object grad
+    cdef object scalars
+    cdef object seconds
+    cdef list raised
+    cdef object dtype
+
+
+cdef int _reduce_hook(void *ctx, void *grad, Py_ssize_t count, double *loss) noexcept nogil:
+    """Between backward propagation and the update of every data-parallel step: looks at
+    signals, then sums the gradient and the loss over the processes. Any process's Ctrl-C
+    stops every process before the same update, so all keep the same parameters."""
+    cdef cnp.npy_intp n = count
+    with gil:
+        r = <_Reduction>ctx
+        try:
+            if r.grad is None:  # the loop's own buffer, wrapped once
+                r.grad = cnp.PyArray_SimpleNewFromData(
+                    1, &n, cnp.NPY_FLOAT32 if r.dtype == np.float32 else cnp.NPY_FLOAT64,
+                    grad)
+            scalars = r.scalars
+            scalars[0] = loss[0]
+            scalars[1] = 0.0
+            try:
+                PyErr_CheckSignals()
+            except BaseException as exc:
+                r.raised.append(exc)
+                scalars[1] = 1.0
+            # no Python code runs from here to the update (sum_in_place is compiled), so
+            # that no signal handler can leave one process between the two sums
+            t0 = _perf_counter()
+            r.sum_in_place(scalars)
+            if scalars[1] == 0:
+                r.sum_in_place(r.grad)
+            r.seconds[0] += _perf_counter() - t0
+            loss[0] = scalars[0]
+            if scalars[1] != 0:
+                if not r.raised:
+                    r.raised.append(KeyboardInterrupt(
+                        "training stopped: another process was interrupted"))
+                return 1
+        except BaseException as exc:
+            r.raised.append(exc)
+            return 1
+    return 0
+
+
 def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimizer, double beta1,
           double beta2, double epsilon, progress, lrs, costs, int64_t epoch0,
           int batch_size, bint shuffle, uint64_t seed, double l2, double l1,
           double lr_step_k, n_threads, work, perm, step_costs=None, step_lrs=None,
-          augment=None, sample_weight=None):
+          augment=None, sample_weight=None, data_parallel=None):
     """Trains len(lrs) epochs in one C call, the GIL released.
 
     progress: int64 array [t, epochs_done]; t (updates applied so far) is read, and both
@@ -611,13 +662,33 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     cost_grad, each mini-batch's cost weighted by its own weights. Raises KeyboardInterrupt (or whatever a
     signal handler raised) with the parameters left after the last completed step, and
     FloatingPointError when a batch cost stops being finite (before that batch's update).
+
+    data_parallel: None, or (sum_in_place, m_global, first, seconds) when this process
+    holds examples [first, first + m) of m_global trained in lockstep by several processes
+    (csrc/pydl.h, pydl_data_parallel): batch_size is then the global batch size, perm has
+    2 * m_global entries, and every step calls sum_in_place(array) -- a compiled function
+    (e.g. a functools.partial of mpi4py's Allreduce) that sums the array over the processes
+    in place -- on float64 [loss, stop] and then, unless the summed stop is nonzero, on the
+    flat gradient; seconds (float64 (1,)) accumulates the time spent in it.
     """
     cdef int nt = _thread_count(n_threads)
-    dtype = _check_common(arch, theta, X, work, batch_size, nt)
+    cdef int m = X.shape[0] if isinstance(X, np.ndarray) and X.ndim == 2 else 0
+    cdef int64_t m_global = m, first = 0
+    if data_parallel is not None:
+        sum_in_place, m_global, first, seconds = data_parallel
+        if not callable(sum_in_place):
+            raise TypeError("data_parallel's sum_in_place must be callable")
+        check_array(seconds, "seconds", np.float64, (1,), writable=True)
+        if not (0 <= first and first + m <= m_global <= _INT_MAX):
+            raise ValueError(f"data_parallel: examples [{first}, {first + m}) do not fit in "
+                             f"m_global={m_global} (at most {_INT_MAX})")
+        if sample_weight is not None:
+            raise ValueError("sample_weight and data_parallel cannot be combined: weighted "
+                             "batches would need the weights' sums over every process")
+    dtype = _check_common(arch, theta, X, work, min(batch_size, m), nt)
     check_array(theta, "theta", dtype, (arch.n_params,), writable=True)
-    cdef int m = X.shape[0]
-    if not 1 <= batch_size <= m:
-        raise ValueError(f"batch_size must be in [1, {m}], got {batch_size}")
+    if not 1 <= batch_size <= m_global:
+        raise ValueError(f"batch_size must be in [1, {m_global}], got {batch_size}")
     check_finite(X, "X", nt)
     _check_targets(arch, dtype, m, Y, labels)
     _check_sample_weight(sample_weight, dtype, m)
@@ -627,11 +698,12 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     if n_epochs and not (np.isfinite(lrs).all() and (lrs > 0).all()):
         raise ValueError("learning rates must be finite and > 0")
     check_array(costs, "costs", np.float64, (n_epochs,), writable=True)
-    check_array(perm, "perm", np.int32, (m,), writable=True)
+    check_array(perm, "perm", np.int32, (m if data_parallel is None else 2 * m_global,),
+                writable=True)
     if (step_costs is None) != (step_lrs is None):
         raise ValueError("give both step_costs and step_lrs, or neither")
     if step_costs is not None:
-        n_steps = n_epochs * ((m + batch_size - 1) // batch_size)
+        n_steps = n_epochs * ((m_global + batch_size - 1) // batch_size)
         check_array(step_costs, "step_costs", np.float64, (n_steps,), writable=True)
         check_array(step_lrs, "step_lrs", np.float64, (n_steps,), writable=True)
     if not (isfinite(l2) and l2 >= 0) or not (isfinite(l1) and l1 >= 0):
@@ -667,6 +739,21 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         tr.stop = _stop_hook
     tr.stop_ctx = &stop_state
     tr.check_every = 1  # the hook itself reads the clock: a few ns a step
+    cdef pydl_data_parallel dp
+    cdef _Reduction reduction
+    tr.dp = NULL
+    if data_parallel is not None:
+        reduction = _Reduction()
+        reduction.sum_in_place = sum_in_place
+        reduction.seconds = seconds
+        reduction.scalars = np.zeros(2)
+        reduction.raised = raised
+        reduction.dtype = dtype
+        dp.reduce = _reduce_hook
+        dp.ctx = <void *>reduction
+        dp.m_global = m_global
+        dp.first = first
+        tr.dp = &dp
 
     cdef void *pt = _ptr(theta)
     cdef void *pv = _ptr(v)
@@ -710,6 +797,9 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         exc.layer = bad_layer
         raise exc
     _raise_for(status)
+
+
+from time import perf_counter as _perf_counter
 
 
 # ---- utilities ----------------------------------------------------------------------------

@@ -46,6 +46,14 @@ cdef extern from "pydl.h" nogil:
     void pydl_augment_batch_f64(const pydl_augment *aug, uint64_t seed, int64_t epoch,
                                 int64_t batch, int mb, const double *inp, double *out)
 
+    ctypedef int (*pydl_reduce_hook)(void *ctx, void *grad, Py_ssize_t count,
+                                     double *loss) noexcept nogil
+    ctypedef struct pydl_data_parallel:
+        pydl_reduce_hook reduce
+        void *ctx
+        int64_t m_global
+        int64_t first
+
     ctypedef struct pydl_train:
         const pydl_net *net
         int n_threads
@@ -61,6 +69,7 @@ cdef extern from "pydl.h" nogil:
         void *stop_ctx
         int64_t check_every
         int *bad_layer
+        const pydl_data_parallel *dp
 
     int pydl_forward_f32(const pydl_net *net, int n_threads, int m, const float *theta,
                          const float *X, float *out, float *work)

@@ -18,6 +18,9 @@ class History:
         The learning rate of each epoch (alpha0 for per-step decay).
     wall_time : float
         Seconds spent in `fit`.
+    reduce_time : float
+        With ``fit(..., comm=...)``: seconds of `wall_time` spent summing gradients over
+        the ranks (0 otherwise; not saved in model files).
     step_cost, step_learning_rate : list of float
         With ``fit(..., record_steps=True)``: the cost J{t} of every mini-batch (at the
         parameters before its update) and the learning rate of its update; else empty.
@@ -40,6 +43,7 @@ class History:
         self.best_epoch = None
         self.stopped_epoch = None
         self.wall_time = 0.0
+        self.reduce_time = 0.0
 
     def _extend(self, epochs, costs, lrs, step_costs=(), step_lrs=()):
         self.epochs.extend(int(e) for e in epochs)

@@ -531,7 +531,7 @@ class Network:
     def fit(self, X, y, epochs=100, learning_rate=None, *, batch_size=None, optimizer=None,
             lr_schedule=None, l2=0.0, l1=0.0, shuffle=True, verbose=False, n_threads=None,
             record_steps=False, augment=None, validation_data=None, early_stopping=None,
-            checkpoint=None):
+            checkpoint=None, comm=None):
         """Train with (mini-)batch gradient descent; the whole loop runs in C.
 
         Parameters
@@ -574,7 +574,16 @@ class Network:
             network's last one continues when `validation_data` is given.
         checkpoint : pydl.Checkpoint, optional
             Save the network (with its training state) every `checkpoint.every` epochs, and
-            the best dev epoch when asked, atomically.
+            the best dev epoch when asked, atomically. With `comm`, rank 0 writes.
+        comm : mpi4py.MPI.Intracomm, optional
+            Data-parallel training (needs ``pip install "pydl[mpi]"``): every rank of `comm`
+            calls fit with the same arguments and its own slice (X, y) of the training set
+            (see `pydl.distributed.shard`), and they train one network in lockstep, exactly
+            as one process would on the slices concatenated in rank order: `batch_size` is
+            the global batch size, rank 0's parameters, optimizer state and seed are
+            broadcast first, and every rank ends with the same parameters. With
+            `validation_data`, each rank gives its slice of the dev set (or all of it) and
+            the scores are the example-weighted means over the ranks.
 
         Returns
         -------
@@ -608,7 +617,17 @@ class Network:
         X = self._input(X)  # train() scans it
         m = X.shape[0]
         Y, labels = self._targets(y, m)
-        batch_size = m if batch_size is None else check_param("batch_size", batch_size, high=m)
+        group = None  # the ranks of a data-parallel fit
+        if comm is not None:
+            from pydl import distributed
+            group = distributed._Group(comm, m, self._fit_settings(
+                epochs=epochs, batch_size=batch_size, optimizer=optimizer,
+                learning_rate=learning_rate, lr_schedule=lr_schedule, l2=l2, l1=l1,
+                shuffle=shuffle, record_steps=record_steps, augment=augment,
+                validation_data=validation_data is not None, early_stopping=early_stopping))
+        m_epoch = m if group is None else group.m_global  # examples in an epoch
+        batch_size = m_epoch if batch_size is None else check_param("batch_size", batch_size,
+                                                                    high=m_epoch)
         dev = self._dev_set(validation_data)
         if early_stopping is None and dev is not None:
             early_stopping = self.early_stopping
@@ -629,13 +648,17 @@ class Network:
                   optimizer.v, optimizer.s, optimizer._owner, optimizer.t,
                   None if early_stopping is None else dict(vars(early_stopping)))
         optimizer._bind(self)
+        if group is not None:
+            group.broadcast(self, optimizer)
         self.optimizer, self.lr_schedule, self.early_stopping = optimizer, schedule, early_stopping
         if early_stopping is not None and early_stopping.stopped_epoch is not None:
             early_stopping.reset()  # it stopped the last fit: a new watch
         history = History()
         histories = (history, self.history)
-        work = self._arch.workspace(self.dtype, batch_size)
-        perm = np.empty(m, dtype=np.int32)
+        work = self._arch.workspace(self.dtype, min(batch_size, m))
+        perm = np.empty(m if group is None else 2 * m_epoch, dtype=np.int32)
+        data_parallel = None if group is None else (group.sum_in_place, group.m_global,
+                                                    group.first, group.seconds)
         progress = np.array([optimizer.t, 0], dtype=np.int64)
         b1, b2, eps = optimizer._hyper()
         start = time.perf_counter()
@@ -650,7 +673,7 @@ class Network:
                         n = min(n, checkpoint.every - self.epochs_trained % checkpoint.every)
                     lrs = self._check_rates(schedule, optimizer, n)
                     costs = np.empty(n)
-                    steps_per_epoch = -(-m // batch_size)
+                    steps_per_epoch = -(-m_epoch // batch_size)
                     step_costs = np.empty(n * steps_per_epoch) if record_steps else None
                     step_lrs = np.empty(n * steps_per_epoch) if record_steps else None
                     t0 = time.perf_counter()
@@ -662,7 +685,8 @@ class Network:
                                     shuffle=shuffle, seed=self._train_seed, l2=l2, l1=l1,
                                     lr_step_k=schedule.step_k, n_threads=nt, work=work,
                                     perm=perm, step_costs=step_costs, step_lrs=step_lrs,
-                                    augment=None if augment is None else augment._spec())
+                                    augment=None if augment is None else augment._spec(),
+                                    data_parallel=data_parallel)
                     finally:
                         k = int(progress[1])
                         steps = int(progress[0]) - optimizer.t  # completed, even if interrupted
@@ -675,8 +699,10 @@ class Network:
                         self.epochs_trained += k
                         done += k
                     stop = dev is not None and self._evaluate_dev(dev, histories,
-                                                                  early_stopping, checkpoint)
-                    if checkpoint is not None and self.epochs_trained % checkpoint.every == 0:
+                                                                  early_stopping, checkpoint,
+                                                                  group)
+                    if checkpoint is not None and self.epochs_trained % checkpoint.every == 0 \
+                            and (group is None or group.rank == 0):
                         self._record_stops(histories, early_stopping)
                         checkpoint._save(self)
                     if stop:
@@ -707,12 +733,23 @@ class Network:
                 early_stopping._restore(self._theta)
         finally:  # an interrupted or diverged fit keeps its last completed update
             history.wall_time = time.perf_counter() - start
+            if group is not None:
+                history.reduce_time = group.reduce_time
             if not undone:
                 self._record_stops(histories, early_stopping)
                 self.history.wall_time += history.wall_time
             if verbose:
                 print(file=sys.stderr)
         return history
+
+    def _fit_settings(self, **arguments):
+        """What every rank of a data-parallel fit must agree on, as comparable values."""
+        settings = {k: repr(v) for k, v in arguments.items()}
+        settings.update(layer_dims=self.layer_dims, activations=self.activations,
+                        dtype=self.dtype.name, keep_probs=self.keep_probs,
+                        epochs_trained=self.epochs_trained,
+                        optimizer_steps=None if self.optimizer is None else self.optimizer.t)
+        return settings
 
     @staticmethod
     def _record_stops(histories, early_stopping):
@@ -734,9 +771,10 @@ class Network:
                                        self.layer_dims[-1], self.dtype)
         return X_dev, Y_dev, labels_dev
 
-    def _evaluate_dev(self, dev, histories, early_stopping, checkpoint):
+    def _evaluate_dev(self, dev, histories, early_stopping, checkpoint, group=None):
         """Record the dev cost (and accuracy) of the last epoch, save the best epoch if the
-        checkpoint keeps it; True to stop training."""
+        checkpoint keeps it; True to stop training. With a data-parallel group, the scores
+        are the means over every rank's dev examples, and rank 0 saves."""
         X_dev, Y_dev, labels_dev = dev
         with np.errstate(all="ignore"):
             cost = self._cost_arrays(X_dev, Y_dev, labels_dev)
@@ -745,6 +783,8 @@ class Network:
         if self.output_activation not in ("linear", "exp"):
             pred = self._decide(self._forward_array(X_dev))
             accuracy = self._score_arrays(pred, Y_dev, labels_dev)
+        if group is not None:
+            cost, accuracy = group.mean(X_dev.shape[0], cost, accuracy)
         for h in histories:
             h.dev_cost.append(cost)
             if accuracy is not None:
@@ -752,7 +792,8 @@ class Network:
         epoch = self.epochs_trained - 1
         stop = early_stopping is not None and early_stopping._should_stop(epoch, cost,
                                                                           self._theta)
-        if checkpoint is not None and checkpoint.keep_best and cost < best:
+        if checkpoint is not None and checkpoint.keep_best and cost < best \
+                and (group is None or group.rank == 0):
             self._record_stops(histories, early_stopping)
             checkpoint._save_best(self)
         return stop

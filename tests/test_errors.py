@@ -1086,6 +1086,10 @@ _PUBLIC_USES = {
     "gradient_check.epsilon": (2.0, lambda v: pydl.gradient_check(Network([3, 1]), _X4, _y4,
                                                                   epsilon=v)),
     "train_error": (1.5, lambda v: pydl.diagnose(train_error=v, dev_error=0.1)),
+    "n_trials": (0, lambda v: pydl.search.random_search(
+        lambda p: None, {"a": 1}, (_X4, _y4), (_X4, _y4), n_trials=v)),
+    "top": (0.0, lambda v: pydl.search.random_search(
+        lambda p: None, {"a": 1}, (_X4, _y4), (_X4, _y4), top=v)),
 }
 
 
