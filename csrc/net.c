@@ -23,23 +23,40 @@
 static pydl_sgemm_fn blas_sgemm = NULL;
 static pydl_dgemm_fn blas_dgemm = NULL;
 
+/* The kernel choices below are process-wide settings that another thread may change at any
+ * time (pydl_set_float_products, pydl_set_inference_kernel): every computation reads them
+ * once, at its start, into its own context -- a change takes effect at the next call, never
+ * inside a running one -- and reads and writes are atomic. */
+#if defined(__GNUC__) || defined(__clang__)
+#define PYDL_LOAD(v) __atomic_load_n(&(v), __ATOMIC_RELAXED)
+#define PYDL_STORE(v, x) __atomic_store_n(&(v), (x), __ATOMIC_RELAXED)
+#else /* MSVC: aligned pointer-sized reads and writes are atomic on its targets */
+#define PYDL_LOAD(v) (v)
+#define PYDL_STORE(v, x) ((v) = (x))
+#endif
+
 /* float products: pydl's own kernel where the CPU runs it (sgemm.h), else the BLAS */
 typedef void (*own_sgemm_fn)(int M, int N, int K, float alpha, const float *A, ptrdiff_t lda,
                              const int32_t *acols, const float *B, ptrdiff_t sbk,
                              ptrdiff_t sbj, const int32_t *bcols, float *C, ptrdiff_t ldc,
                              const pydl_epilogue *ep);
+/* (double products have no own kernel: the type of the NULL the double code reads) */
+typedef void (*own_dgemm_fn)(int M, int N, int K, double alpha, const double *A,
+                             ptrdiff_t lda, const int32_t *acols, const double *B,
+                             ptrdiff_t sbk, ptrdiff_t sbj, const int32_t *bcols, double *C,
+                             ptrdiff_t ldc, const pydl_epilogue *ep);
 static own_sgemm_fn own_sgemm = NULL;
 
 int pydl_set_float_products(const char *kernel)
 {
     if (strcmp(kernel, "blas") == 0) {
-        own_sgemm = NULL;
+        PYDL_STORE(own_sgemm, (own_sgemm_fn)NULL);
         return 1;
     }
 #ifdef PYDL_HAVE_OWN_SGEMM
     __builtin_cpu_init();
     if (strcmp(kernel, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
-        own_sgemm = pydl_sgemm_avx512;
+        PYDL_STORE(own_sgemm, pydl_sgemm_avx512);
         return 1;
     }
 #endif
@@ -48,7 +65,7 @@ int pydl_set_float_products(const char *kernel)
 
 const char *pydl_float_products(void)
 {
-    return own_sgemm ? "avx512" : "blas";
+    return PYDL_LOAD(own_sgemm) ? "avx512" : "blas";
 }
 
 void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
@@ -566,8 +583,8 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #undef DOT_RI1
 #endif
 
-/* the inference kernels in use: the widest this CPU runs, chosen at pydl_init (read-only
- * while predicting: the predict path writes no global state) */
+/* the inference kernels in use: the widest this CPU runs, chosen at pydl_init (read once per
+ * call by the predict path, which writes no global state) */
 static dot_f32_fn dot_f32 = dot_generic_f32;
 static dot_f64_fn dot_f64 = dot_generic_f64;
 static const char *dot_name = "generic";
@@ -575,24 +592,24 @@ static const char *dot_name = "generic";
 int pydl_set_inference_kernel(const char *kernel)
 {
     if (strcmp(kernel, "generic") == 0) {
-        dot_f32 = dot_generic_f32;
-        dot_f64 = dot_generic_f64;
-        dot_name = "generic";
+        PYDL_STORE(dot_f32, dot_generic_f32);
+        PYDL_STORE(dot_f64, dot_generic_f64);
+        PYDL_STORE(dot_name, "generic");
         return 1;
     }
 #ifdef PYDL_HAVE_DOT_X86
     __builtin_cpu_init();
     if (strcmp(kernel, "avx2") == 0 && __builtin_cpu_supports("avx2")
         && __builtin_cpu_supports("fma")) {
-        dot_f32 = dot_avx2_f32;
-        dot_f64 = dot_avx2_f64;
-        dot_name = "avx2";
+        PYDL_STORE(dot_f32, dot_avx2_f32);
+        PYDL_STORE(dot_f64, dot_avx2_f64);
+        PYDL_STORE(dot_name, "avx2");
         return 1;
     }
     if (strcmp(kernel, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
-        dot_f32 = dot_avx512_f32;
-        dot_f64 = dot_avx512_f64;
-        dot_name = "avx512";
+        PYDL_STORE(dot_f32, dot_avx512_f32);
+        PYDL_STORE(dot_f64, dot_avx512_f64);
+        PYDL_STORE(dot_name, "avx512");
         return 1;
     }
 #endif
@@ -601,14 +618,16 @@ int pydl_set_inference_kernel(const char *kernel)
 
 const char *pydl_inference_kernel(void)
 {
-    return dot_name;
+    return PYDL_LOAD(dot_name);
 }
 
 /* ---- float: the fast element functions of fastmath.h ---- */
 #define T float
 #define SFX f32
-#define OWN_GEMM own_sgemm
-#define DOT dot_f32
+#define OWN_T own_sgemm_fn
+#define OWN_NOW() PYDL_LOAD(own_sgemm)
+#define DOT_T_FN dot_f32_fn
+#define DOT_NOW() PYDL_LOAD(dot_f32)
 #define GEMM blas_sgemm
 #define GEMM_READY (blas_sgemm != NULL)
 #define EXP pydl_expf
@@ -620,8 +639,10 @@ const char *pydl_inference_kernel(void)
 #include "layer_impl.h"
 #undef T
 #undef SFX
-#undef OWN_GEMM
-#undef DOT
+#undef OWN_T
+#undef OWN_NOW
+#undef DOT_T_FN
+#undef DOT_NOW
 #undef GEMM
 #undef GEMM_READY
 #undef EXP
@@ -633,10 +654,10 @@ const char *pydl_inference_kernel(void)
 /* ---- double: libm, pydl's exact precision ---- */
 #define T double
 #define SFX f64
-#define OWN_GEMM ((void (*)(int, int, int, double, const double *, ptrdiff_t, const int32_t *, \
-                            const double *, ptrdiff_t, ptrdiff_t, const int32_t *, double *, \
-                            ptrdiff_t, const pydl_epilogue *))NULL) /* BLAS only */
-#define DOT dot_f64
+#define OWN_T own_dgemm_fn
+#define OWN_NOW() ((own_dgemm_fn)NULL) /* BLAS only */
+#define DOT_T_FN dot_f64_fn
+#define DOT_NOW() PYDL_LOAD(dot_f64)
 #define GEMM blas_dgemm
 #define GEMM_READY (blas_dgemm != NULL)
 #define EXP exp

@@ -36,11 +36,11 @@ static void FN(gemm)(char ta, char tb, int M, int N, int K, T alpha, const T *A,
  * B[k sbk + j sbj] (one of the strides is 1): pydl's own kernel where it has one for T
  * and this CPU (sgemm.h), which also applies the epilogue ep (NULL: none) as it stores C;
  * else the BLAS. Returns whether ep was applied (else the caller's own passes do it). */
-static int FN(product)(int M, int N, int K, T alpha, const T *A, int lda, const T *B, int sbk,
-                       int sbj, T *C, int ldc, const pydl_epilogue *ep)
+static int FN(product)(OWN_T own, int M, int N, int K, T alpha, const T *A, int lda,
+                       const T *B, int sbk, int sbj, T *C, int ldc, const pydl_epilogue *ep)
 {
-    if (OWN_GEMM) {
-        OWN_GEMM(M, N, K, alpha, A, lda, NULL, B, sbk, sbj, NULL, C, ldc, ep);
+    if (own) {
+        own(M, N, K, alpha, A, lda, NULL, B, sbk, sbj, NULL, C, ldc, ep);
         return 1;
     }
     if (sbk == 1 && sbj >= K) /* B column-major (sbj alone is 1 when K is too) */
@@ -388,6 +388,9 @@ typedef struct {
     const T *Y;
     const int32_t *labels;
     const T *sw;             /* sample weights of the whole X, or NULL */
+    OWN_T own;               /* pydl's own product kernel for this call, or NULL: the BLAS
+                              * (read once at the call's start: a switch by another thread
+                              * takes effect at the next call, never inside this one) */
     T sw_scale;              /* mb / (the batch's sum of sw): dZ[L] and losses get sw * this */
     int with_cost;           /* Y or labels given */
     int with_grad;           /* run the backward pass into grad */
@@ -501,7 +504,7 @@ static const T *FN(layer_input)(const FN(step_ctx) *c, int l, const int32_t **co
     *cols = NULL;
     if (l > 1)
         return c->A + FN(a_off)(c->net, l - 1, c->mb);
-    if (c->aug || (c->idx && !OWN_GEMM))
+    if (c->aug || (c->idx && !c->own))
         return c->Xb;
     if (c->idx) {
         *cols = c->idx;
@@ -541,7 +544,7 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     const int act = net->act[l - 1];
     const T *b = W + (ptrdiff_t)n * np; /* the bias still to add (NULL: added) */
     int whole = 0;                       /* g(z + b) done as the product stored Z */
-    if (OWN_GEMM) {
+    if (c->own) {
         /* the own kernel reads A in place by columns: the block of W in its orientation,
          * (nr, np), is copied first into this block's rows of the Wn area */
         T *Wn = c->Wn + (ptrdiff_t)r0 * np;
@@ -551,7 +554,7 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
         pydl_epilogue ep;
         whole = FN(rectifier)(act, (T)net->leaky_slope, b + r0, NULL, 0, &ep);
         b = NULL;
-        OWN_GEMM(nr, mb, np, 1, Wn, nr, NULL, Ain, 1, np, cols, Z + r0, n, &ep);
+        c->own(nr, mb, np, 1, Wn, nr, NULL, Ain, 1, np, cols, Z + r0, n, &ep);
     } else if (np < TINY_INPUTS && nr * np <= TINY_BLOCK) {
         /* OpenBLAS sends a transposed A with a short K down its general, packing path;
          * the same product from a copy of the block in W's own orientation takes its
@@ -585,10 +588,10 @@ static int FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const T *Ain = FN(layer_input)(c, l, &cols);
     const T inv_m = (T)1 / (T)(c->m_norm ? c->m_norm : mb);
     /* dW = (1/m) dZ . A_prev^T; stored as dW^T (np, n) = (1/m) A_prev (np, mb) . dZ^T (mb, n) */
-    if (cols) /* (then OWN_GEMM is set) */
-        OWN_GEMM(nq, n, mb, inv_m, Ain + q0, np, cols, dZ, n, 1, NULL, dW + q0, np, NULL);
+    if (cols) /* (then c->own is set) */
+        c->own(nq, n, mb, inv_m, Ain + q0, np, cols, dZ, n, 1, NULL, dW + q0, np, NULL);
     else
-        FN(product)(nq, n, mb, inv_m, Ain + q0, np, dZ, n, 1, dW + q0, np, NULL);
+        FN(product)(c->own, nq, n, mb, inv_m, Ain + q0, np, dZ, n, 1, dW + q0, np, NULL);
     if (c->l2 != 0 || c->l1 != 0) {
         const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
         for (ptrdiff_t u = 0; u < n; u++)
@@ -662,7 +665,8 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     pydl_epilogue ep;
     const int fuse = keep >= 1 && FN(rectifier)(act, slope, NULL, Aprev + q0, np, &ep);
     /* (np, mb) = W^T (np, n) . dZ (n, mb); column-major W^T is the stored array itself */
-    if (FN(product)(nq, mb, n, 1, W + q0, np, dZ, 1, n, dA + q0, np, fuse ? &ep : NULL)
+    if (FN(product)(c->own, nq, mb, n, 1, W + q0, np, dZ, 1, n, dA + q0, np,
+                    fuse ? &ep : NULL)
         && fuse)
         return;
     if (keep < 1) /* the same units as forward dropped, the same 1/keep_prob */
@@ -708,7 +712,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     ptrdiff_t c0, c1, b0, b1, u0, u1;
     int nb, r0, r1;
     pydl_share(mb, tid, n_threads, &c0, &c1);
-    if (c->aug || (c->idx && !OWN_GEMM)) { /* gather the batch (see layer_input) */
+    if (c->aug || (c->idx && !c->own)) { /* gather the batch (see layer_input) */
         for (ptrdiff_t j = c0; j < c1; j++) {
             const T *x = c->X + (c->idx ? (ptrdiff_t)c->idx[j] : c->first + j) * n0;
             if (c->aug)
@@ -734,7 +738,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         const int n = net->dims[L];
         T *Z = (c->out ? c->out : c->A + FN(a_off)(net, L, mb)) + c0 * n;
         /* the bias, unless pydl's kernel added it already */
-        const T *b = OWN_GEMM ? NULL
+        const T *b = c->own ? NULL
                               : c->theta + w_off(net, L) + (ptrdiff_t)n * net->dims[L - 1];
         if (c->dA) { /* an external loss: dZ[L] = dA[L] * g'(Z[L]) */
             FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, 0, n, c1 - c0, b, Z);
@@ -885,7 +889,7 @@ int FN(pydl_product)(int M, int N, int K, double alpha, const T *A, int lda, con
 {
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
-    FN(product)(M, N, K, (T)alpha, A, lda, B, sbk, sbj, C, ldc, NULL);
+    FN(product)(OWN_NOW(), M, N, K, (T)alpha, A, lda, B, sbk, sbj, C, ldc, NULL);
     return PYDL_OK;
 }
 
@@ -920,6 +924,7 @@ int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, 
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; c.out = out; /* not written */
+    c.own = OWN_NOW();
     FN(run_step)(&c, pydl_effective_threads(n_threads, net, m));
     return PYDL_OK;
 }
@@ -974,9 +979,9 @@ static void FN(decide)(int act, int n, int mb, const T *A, int64_t *labels)
 }
 
 /* Examples [j0, j1) in blocks of `rows`, with the buffers buf0, buf1 of `width` each. */
-static void FN(infer_blocks)(const pydl_net *net, const T *theta, const T *X, ptrdiff_t ldx,
-                             T *out, int64_t *labels, int rows, T *buf0, T *buf1,
-                             ptrdiff_t j0, ptrdiff_t j1)
+static void FN(infer_blocks)(DOT_T_FN dot, const pydl_net *net, const T *theta, const T *X,
+                             ptrdiff_t ldx, T *out, int64_t *labels, int rows, T *buf0,
+                             T *buf1, ptrdiff_t j0, ptrdiff_t j1)
 {
     const int L = net->n_layers, nL = net->dims[L];
     T *buf[2] = {buf0, buf1};
@@ -988,7 +993,7 @@ static void FN(infer_blocks)(const pydl_net *net, const T *theta, const T *X, pt
             const int n = net->dims[l], np = net->dims[l - 1];
             const T *W = theta + w_off(net, l);
             T *o = l == L && out ? out + b0 * nL : buf[(l - 1) & 1];
-            DOT(mb, n, np, W, W + (ptrdiff_t)n * np, in, ldin, o, n);
+            dot(mb, n, np, W, W + (ptrdiff_t)n * np, in, ldin, o, n);
             const int act = net->act[l - 1];
             if (act == PYDL_SOFTMAX)
                 FN(softmax_columns)(n, mb, o); /* a row of o is one example's outputs */
@@ -1003,24 +1008,26 @@ static void FN(infer_blocks)(const pydl_net *net, const T *theta, const T *X, pt
 }
 
 /* Block rows, buffers on this thread's stack (or its share of work), examples [j0, j1). */
-static void FN(infer_share)(const pydl_net *net, const T *theta, const T *X, ptrdiff_t ldx,
-                            T *out, int64_t *labels, T *work, ptrdiff_t j0, ptrdiff_t j1,
-                            int tid)
+static void FN(infer_share)(DOT_T_FN dot, const pydl_net *net, const T *theta, const T *X,
+                            ptrdiff_t ldx, T *out, int64_t *labels, T *work, ptrdiff_t j0,
+                            ptrdiff_t j1, int tid)
 {
     ptrdiff_t width;
     const int rows = FN(infer_rows)(net, out != NULL, &width);
     if (rows > 0) {
         T stack[2][INFER_BLOCK_BYTES / sizeof(T)];
-        FN(infer_blocks)(net, theta, X, ldx, out, labels, rows, stack[0], stack[1], j0, j1);
+        FN(infer_blocks)(dot, net, theta, X, ldx, out, labels, rows, stack[0], stack[1], j0,
+                         j1);
     } else {
         T *mine = work + 2 * width * tid;
-        FN(infer_blocks)(net, theta, X, ldx, out, labels, 1, mine, mine + width, j0, j1);
+        FN(infer_blocks)(dot, net, theta, X, ldx, out, labels, 1, mine, mine + width, j0, j1);
     }
 }
 
 int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
                      ptrdiff_t ldx, T *out, int64_t *labels, T *work)
 {
+    const DOT_T_FN dot = DOT_NOW(); /* once: a switch by another thread waits for the next call */
     ptrdiff_t width;
     const int rows = FN(infer_rows)(net, out != NULL, &width);
     if (m < 0 || (!out && !labels) || (rows == 0 && !work)
@@ -1041,13 +1048,13 @@ int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *theta, 
             ptrdiff_t b0, b1;
             pydl_share(n_blocks, pydl_thread_num(), pydl_num_threads(), &b0, &b1);
             const ptrdiff_t j1 = b1 * block < m ? b1 * block : m;
-            FN(infer_share)(net, theta, X, ldx, out, labels, work, b0 * block, j1,
+            FN(infer_share)(dot, net, theta, X, ldx, out, labels, work, b0 * block, j1,
                             pydl_thread_num());
         }
         return PYDL_OK;
     }
 #endif
-    FN(infer_share)(net, theta, X, ldx, out, labels, work, 0, m, 0);
+    FN(infer_share)(dot, net, theta, X, ldx, out, labels, work, 0, m, 0);
     return PYDL_OK;
 }
 
@@ -1061,6 +1068,7 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
+    c.own = OWN_NOW();
     c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = grad != NULL;
     if (grad)
@@ -1084,6 +1092,7 @@ int FN(pydl_propagate)(const pydl_net *net, const double *keep, const uint8_t *c
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
+    c.own = OWN_NOW();
     c.out = out;
     c.keep = keep; c.masks = masks;
     c.dA = dA;
@@ -1120,6 +1129,7 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     FN(step_ctx) c = {0};
     FN(carve)(net, bs < m ? bs : m, work, &c);
     c.net = net; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
+    c.own = OWN_NOW();
     c.with_cost = 1; c.with_grad = 1;
     c.opt = tr->opt; c.v = v; c.s = s;
     c.sw = sw;

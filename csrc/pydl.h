@@ -287,8 +287,8 @@ int pydl_openmp_enabled(void);
 const char *pydl_simd_level(void);
 /* What computes float32 matrix products: "avx512" (pydl's own kernel, sgemm.h) or "blas"
  * (the installed BLAS; always for float64, and on CPUs without AVX-512). pydl_init picks
- * the kernel where the CPU runs it. pydl_set_float_products chooses one of those names (for tests and benchmarks; not
- * while a network computes) and returns 0, changing nothing, when this CPU or build lacks it. */
+ * the kernel where the CPU runs it. pydl_set_float_products chooses one of those names (for tests and benchmarks; safe while
+ * networks compute: each computation reads the choice once, at its start) and returns 0, changing nothing, when this CPU or build lacks it. */
 const char *pydl_float_products(void);
 int pydl_set_float_products(const char *kernel);
 /* C (M, N) := alpha A (M, K) B (K, N) with the kernel a training step uses (for tests and

@@ -96,3 +96,46 @@ def test_dropout_stream_does_not_wrap_past_2_to_34_elements():
     # and the mask training applies is the same stream from element 0
     mask = _core.dropout_mask(seed, epoch, batch, layer, 16, 16, keep)
     np.testing.assert_array_equal(mask.ravel(), low)
+
+
+@pytest.mark.skipif(len(RUNNABLE_KERNELS) < 2, reason="one float32 kernel here: nothing to switch")
+def test_switching_kernels_from_another_thread_never_mixes_them_in_a_call():
+    """The product kernel is read once per call: a thread switching it back and forth while
+    fit trains gives the bits of one kernel or the other, never a mixture."""
+    import threading
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((512, 100)).astype(np.float32)
+    y = rng.integers(0, 4, 512)
+    kernels = RUNNABLE_KERNELS[:2]
+
+    def train():
+        net = pydl.Network([100, 96, 64, 4], output_activation="softmax", seed=0, n_threads=2)
+        net.fit(X, y, epochs=6, batch_size=32, optimizer=pydl.Adam(0.01))
+        return net.theta.tobytes()
+
+    previous = _core.float_products()
+    try:
+        alone = {}
+        for k in kernels:
+            _core.set_float_products(k)
+            alone[k] = train()
+        assert alone[kernels[0]] != alone[kernels[1]]  # the kernels do differ in their bits
+        stop = threading.Event()
+
+        def toggle():
+            i = 0
+            while not stop.is_set():
+                _core.set_float_products(kernels[i % 2])
+                i += 1
+
+        th = threading.Thread(target=toggle)
+        th.start()
+        try:
+            for _ in range(5):
+                assert train() in alone.values()
+        finally:
+            stop.set()
+            th.join()
+    finally:
+        _core.set_float_products(previous)
