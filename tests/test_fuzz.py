@@ -13,7 +13,7 @@ from pydl import _core
 sys.path.insert(0, os.path.dirname(__file__))
 import fuzz_door  # noqa: E402
 
-SHORT_RUNS = 20000  # about 15 s on one core of the 2-core machine
+SHORT_RUNS = 20000  # 15-25 s on one core of the 2-core machine
 
 
 def test_short_fuzz_run_has_no_failures():
