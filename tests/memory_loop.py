@@ -39,6 +39,8 @@ def main(argv=None):
             k = i % 4
             if k == 0:
                 net.fit(X, y, epochs=1, learning_rate=0.01, batch_size=8)
+                if i % 1000 == 0:  # net.history keeps every epoch (by design, not a leak):
+                    net.history.__init__()  # kept short, or freed lists would pad the RSS
             elif k == 1:
                 net.predict(X)
             elif k == 2:
