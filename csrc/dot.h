@@ -161,3 +161,13 @@ DOT_TARGET static void DOT_NAME(int m, int n, int K, const DOT_T *W, const DOT_T
         for (int i0 = 0; i0 < n; i0 += DOT_RI1)
             DOT_CAT(DOT_NAME, tile)(DOT_RI1, 1, n, K, W, bias, A, lda, C, ldc, i0, j0);
 }
+
+/* one instantiation's parameters end here (DOT_TARGET and the tile sizes may serve the next) */
+#undef DOT_T
+#undef DOT_MASK_T
+#undef DOT_V
+#undef DOT_VL
+#undef DOT_LOAD
+#undef DOT_ZERO
+#undef DOT_FMA
+#undef DOT_NAME

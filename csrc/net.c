@@ -459,14 +459,6 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #endif
 #define DOT_NAME dot_generic_f32
 #include "dot.h"
-#undef DOT_T
-#undef DOT_MASK_T
-#undef DOT_V
-#undef DOT_VL
-#undef DOT_LOAD
-#undef DOT_ZERO
-#undef DOT_FMA
-#undef DOT_NAME
 #define DOT_T double
 #define DOT_MASK_T int64_t
 #define DOT_V dot_v2d
@@ -480,14 +472,6 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #endif
 #define DOT_NAME dot_generic_f64
 #include "dot.h"
-#undef DOT_T
-#undef DOT_MASK_T
-#undef DOT_V
-#undef DOT_VL
-#undef DOT_LOAD
-#undef DOT_ZERO
-#undef DOT_FMA
-#undef DOT_NAME
 #undef DOT_TARGET
 #undef DOT_RI
 #undef DOT_RJ
@@ -509,14 +493,6 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_FMA _mm256_fmadd_ps
 #define DOT_NAME dot_avx2_f32
 #include "dot.h"
-#undef DOT_T
-#undef DOT_MASK_T
-#undef DOT_V
-#undef DOT_VL
-#undef DOT_LOAD
-#undef DOT_ZERO
-#undef DOT_FMA
-#undef DOT_NAME
 #define DOT_T double
 #define DOT_MASK_T int64_t
 #define DOT_V __m256d
@@ -526,14 +502,6 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_FMA _mm256_fmadd_pd
 #define DOT_NAME dot_avx2_f64
 #include "dot.h"
-#undef DOT_T
-#undef DOT_MASK_T
-#undef DOT_V
-#undef DOT_VL
-#undef DOT_LOAD
-#undef DOT_ZERO
-#undef DOT_FMA
-#undef DOT_NAME
 #undef DOT_TARGET
 #undef DOT_RI
 #undef DOT_RJ
@@ -552,14 +520,6 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_FMA _mm512_fmadd_ps
 #define DOT_NAME dot_avx512_f32
 #include "dot.h"
-#undef DOT_T
-#undef DOT_MASK_T
-#undef DOT_V
-#undef DOT_VL
-#undef DOT_LOAD
-#undef DOT_ZERO
-#undef DOT_FMA
-#undef DOT_NAME
 #define DOT_T double
 #define DOT_MASK_T int64_t
 #define DOT_V __m512d
@@ -569,14 +529,6 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_FMA _mm512_fmadd_pd
 #define DOT_NAME dot_avx512_f64
 #include "dot.h"
-#undef DOT_T
-#undef DOT_MASK_T
-#undef DOT_V
-#undef DOT_VL
-#undef DOT_LOAD
-#undef DOT_ZERO
-#undef DOT_FMA
-#undef DOT_NAME
 #undef DOT_TARGET
 #undef DOT_RI
 #undef DOT_RJ
