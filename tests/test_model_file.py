@@ -98,7 +98,8 @@ def assert_same_network(a, b, rtol=0.0):
             va, vb = getattr(a.optimizer, name), getattr(b.optimizer, name)
             assert (va is None) == (vb is None)
             if va is not None:
-                assert va.tobytes() == vb.tobytes() and vb is not va
+                same(va, vb)
+                assert vb is not va
     assert repr(a.early_stopping) == repr(b.early_stopping)
     if a.early_stopping is not None:
         for attr in ("best_epoch", "stopped_epoch", "_waited"):
