@@ -89,7 +89,7 @@ def test_element_order_is_fixed(kernel, rng):
         np.testing.assert_array_equal(net.forward(X, n_threads=n_threads), whole)
 
 
-@pytest.mark.skipif(not PARALLEL, reason="needs 2 processors and OpenMP for the parallel path")
+@pytest.mark.skipif(not PARALLEL, reason="built without OpenMP: no parallel path")
 def test_parallel_path_runs_and_agrees(rng):
     net = pydl.Network([400, 256, 10], output_activation="softmax", seed=2)
     X = rng.standard_normal((2000, 400)).astype(np.float32)  # above the one-thread limit
