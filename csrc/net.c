@@ -14,6 +14,7 @@
 #include "pydl_omp.h"
 #include "philox.h"
 #include "fastmath.h"
+#include "products.h"
 #include "sgemm.h"
 
 /* Below this many multiply-adds per step, one thread beats a parallel region. */
@@ -35,45 +36,70 @@ static pydl_dgemm_fn blas_dgemm = NULL;
 #define PYDL_STORE(v, x) ((v) = (x))
 #endif
 
-/* float products: pydl's own kernel where the CPU runs it (sgemm.h), else the BLAS */
-typedef void (*own_sgemm_fn)(int M, int N, int K, float alpha, const float *A, ptrdiff_t lda,
+/* The product paths (products.h): pydl's own kernels, each for the instruction set it
+ * names, and the BLAS behind the same interface (net_impl.h). One path computes every
+ * product of a call, for both types; the path in use is one pointer, swapped atomically. */
+static void blas_product_f32(int M, int N, int K, float alpha, const float *A, ptrdiff_t lda,
                              const int32_t *acols, const float *B, ptrdiff_t sbk,
                              ptrdiff_t sbj, const int32_t *bcols, float *C, ptrdiff_t ldc,
                              const pydl_epilogue *ep);
-/* (double products have no own kernel: the type of the NULL the double code reads) */
-typedef void (*own_dgemm_fn)(int M, int N, int K, double alpha, const double *A,
+static void blas_product_f64(int M, int N, int K, double alpha, const double *A,
                              ptrdiff_t lda, const int32_t *acols, const double *B,
                              ptrdiff_t sbk, ptrdiff_t sbj, const int32_t *bcols, double *C,
                              ptrdiff_t ldc, const pydl_epilogue *ep);
-static own_sgemm_fn own_sgemm = NULL;
+
+typedef struct {
+    const char *name;
+    pydl_kernel_f32 f32;
+    pydl_kernel_f64 f64;
+} product_path;
+
+/* in pydl's order of preference (the first one the CPU runs is the default) */
+static const product_path PATHS[] = {
+#ifdef PYDL_HAVE_OWN_SGEMM
+    {"avx512", pydl_sgemm_avx512, blas_product_f64},
+#endif
+    {"blas", blas_product_f32, blas_product_f64},
+};
+enum { N_PATHS = sizeof PATHS / sizeof PATHS[0] };
+static const product_path *products = &PATHS[N_PATHS - 1];
+
+/* whether this CPU runs the path's kernels */
+static int path_runs(const product_path *p)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (strcmp(p->name, "avx512") == 0)
+        return __builtin_cpu_supports("avx512f");
+    if (strcmp(p->name, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    (void)p;
+    return 1;
+}
 
 int pydl_set_float_products(const char *kernel)
 {
-    if (strcmp(kernel, "blas") == 0) {
-        PYDL_STORE(own_sgemm, (own_sgemm_fn)NULL);
-        return 1;
-    }
-#ifdef PYDL_HAVE_OWN_SGEMM
-    __builtin_cpu_init();
-    if (strcmp(kernel, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
-        PYDL_STORE(own_sgemm, pydl_sgemm_avx512);
-        return 1;
-    }
-#endif
+    for (int i = 0; i < N_PATHS; i++)
+        if (strcmp(kernel, PATHS[i].name) == 0 && path_runs(&PATHS[i])) {
+            PYDL_STORE(products, &PATHS[i]);
+            return 1;
+        }
     return 0;
 }
 
 const char *pydl_float_products(void)
 {
-    return PYDL_LOAD(own_sgemm) ? "avx512" : "blas";
+    return PYDL_LOAD(products)->name;
 }
 
 void pydl_init(pydl_sgemm_fn sgemm, pydl_dgemm_fn dgemm)
 {
     blas_sgemm = sgemm;
     blas_dgemm = dgemm;
-    if (!pydl_set_float_products("avx512"))
-        pydl_set_float_products("blas");
+    for (int i = 0; i < N_PATHS; i++)
+        if (pydl_set_float_products(PATHS[i].name))
+            break;
     if (!pydl_set_inference_kernel("avx512") && !pydl_set_inference_kernel("avx2"))
         pydl_set_inference_kernel("generic");
 }
@@ -347,11 +373,6 @@ static int short_run_columns(int n)
 #define INFER_BLOCK_BYTES 32768
 #define INFER_PARALLEL_MIN_MACS 4e6
 
-/* A layer with fewer than TINY_INPUTS inputs and a row block of at most TINY_BLOCK weights
- * computes its forward product from a copy of the block (see forward_rows). */
-#define TINY_INPUTS 32
-#define TINY_BLOCK 1024
-
 /* Element loops are compiled three times, for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA)
  * and the baseline the wheel targets, and the loader picks one for the CPU (GNU ifunc: Linux
  * with GCC only; one version elsewhere). Clones are chosen per machine, never per thread
@@ -576,8 +597,8 @@ const char *pydl_inference_kernel(void)
 /* ---- float: the fast element functions of fastmath.h ---- */
 #define T float
 #define SFX f32
-#define OWN_T own_sgemm_fn
-#define OWN_NOW() PYDL_LOAD(own_sgemm)
+#define PRODUCT_T pydl_kernel_f32
+#define PRODUCT_NOW() (PYDL_LOAD(products)->f32)
 #define DOT_T_FN dot_f32_fn
 #define DOT_NOW() PYDL_LOAD(dot_f32)
 #define GEMM blas_sgemm
@@ -591,8 +612,8 @@ const char *pydl_inference_kernel(void)
 #include "layer_impl.h"
 #undef T
 #undef SFX
-#undef OWN_T
-#undef OWN_NOW
+#undef PRODUCT_T
+#undef PRODUCT_NOW
 #undef DOT_T_FN
 #undef DOT_NOW
 #undef GEMM
@@ -606,8 +627,8 @@ const char *pydl_inference_kernel(void)
 /* ---- double: libm, pydl's exact precision ---- */
 #define T double
 #define SFX f64
-#define OWN_T own_dgemm_fn
-#define OWN_NOW() ((own_dgemm_fn)NULL) /* BLAS only */
+#define PRODUCT_T pydl_kernel_f64
+#define PRODUCT_NOW() (PYDL_LOAD(products)->f64)
 #define DOT_T_FN dot_f64_fn
 #define DOT_NOW() PYDL_LOAD(dot_f64)
 #define GEMM blas_dgemm

@@ -32,37 +32,77 @@ static void FN(gemm)(char ta, char tb, int M, int N, int K, T alpha, const T *A,
     GEMM(&ta, &tb, &M, &N, &K, &alpha, (T *)A, &lda, (T *)B, &ldb, &beta, C, &ldc);
 }
 
-/* C (M, N) := alpha A (M, K) B (K, N), column-major, with B's element (k, j) at
- * B[k sbk + j sbj] (one of the strides is 1): pydl's own kernel where it has one for T
- * and this CPU (sgemm.h), which also applies the epilogue ep (NULL: none) as it stores C;
- * else the BLAS. Returns whether ep was applied (else the caller's own passes do it). */
-static int FN(product)(OWN_T own, int M, int N, int K, T alpha, const T *A, int lda,
-                       const T *B, int sbk, int sbj, T *C, int ldc, const pydl_epilogue *ep)
-{
-    if (own) {
-        own(M, N, K, alpha, A, lda, NULL, B, sbk, sbj, NULL, C, ldc, ep);
-        return 1;
-    }
-    if (sbk == 1 && sbj >= K) /* B column-major (sbj alone is 1 when K is too) */
-        FN(gemm)('N', 'N', M, N, K, alpha, A, lda, B, sbj, C, ldc);
-    else
-        FN(gemm)('N', 'T', M, N, K, alpha, A, lda, B, sbk, C, ldc);
-    return 0;
-}
+/* ---- the product door ------------------------------------------------------------------
+ * Every product of a step goes through one PRODUCT_T (products.h), read once per call:
+ * pydl's own kernels, or the BLAS behind the same interface below. The layer code never
+ * knows which: each path applies the epilogue itself. */
 
-/* Sets *ep to the epilogue that adds bias (forward; NULL: none) and computes g(z), or dA g'(z)
- * with g' read off gate = A (backward), and returns 1 when the kernel's store can do all of
- * that (the rectifiers, linear); else 0: ep does the bias alone and sigmoid or tanh keep
- * their own passes. */
-static int FN(rectifier)(int act, T slope, const T *bias, const T *gate, ptrdiff_t ldg,
-                         pydl_epilogue *ep)
+/* The epilogue that adds bias (NULL: none) and, for the rectifiers, takes g(z) (gate NULL:
+ * forward) or dA g'(z) with g' read off gate = A (backward). */
+static pydl_epilogue FN(epilogue)(int act, double slope, const T *bias, const T *gate,
+                                  ptrdiff_t ldg)
 {
     const pydl_epilogue e = {bias, gate, ldg,
                              act == PYDL_RELU ? PYDL_RECTIFY_RELU
                              : act == PYDL_LEAKY_RELU ? PYDL_RECTIFY_LEAKY : PYDL_RECTIFY_NONE,
-                             (float)slope};
-    *ep = e;
+                             slope};
+    return e;
+}
+
+/* whether the epilogue completes g (or g') of act: the rectifiers, linear */
+static int FN(epilogue_completes)(int act)
+{
     return act == PYDL_RELU || act == PYDL_LEAKY_RELU || act == PYDL_LINEAR;
+}
+
+/* The epilogue as a pass over the M x N block of C just written (the BLAS path). */
+PYDL_CLONES
+static void FN(epilogue_pass)(int M, int N, T *C, ptrdiff_t ldc, const pydl_epilogue *ep)
+{
+    const T *bias = (const T *)ep->bias, slope = (T)ep->slope;
+    for (ptrdiff_t j = 0; j < N; j++) {
+        T *c = C + j * ldc;
+        const T *sign = ep->gate ? (const T *)ep->gate + j * ep->ldg : c;
+        if (bias)
+            for (int i = 0; i < M; i++)
+                c[i] += bias[i];
+        if (ep->rectify == PYDL_RECTIFY_RELU)
+            for (int i = 0; i < M; i++)
+                c[i] = sign[i] > 0 ? c[i] : 0;
+        else if (ep->rectify == PYDL_RECTIFY_LEAKY)
+            for (int i = 0; i < M; i++)
+                c[i] = sign[i] > 0 ? c[i] : slope * c[i];
+    }
+}
+
+/* The product contract through the BLAS: alpha A B summed in the BLAS's own order, then
+ * the epilogue as a pass. The BLAS reads no picked columns: where a batch's examples are
+ * picked from X, the step gathers them for it first (FN(reads_in_place)), and
+ * acols and bcols are NULL here. */
+static void FN(blas_product)(int M, int N, int K, T alpha, const T *A, ptrdiff_t lda,
+                             const int32_t *acols, const T *B, ptrdiff_t sbk, ptrdiff_t sbj,
+                             const int32_t *bcols, T *C, ptrdiff_t ldc,
+                             const pydl_epilogue *ep)
+{
+    (void)acols, (void)bcols;
+    if (M == 0 || N == 0)
+        return;
+    if (K == 0) {
+        for (ptrdiff_t j = 0; j < N; j++)
+            memset(C + j * ldc, 0, (size_t)M * sizeof(T));
+    } else if (sbk == 1 && sbj >= K) { /* B column-major (sbj alone is 1 when K is too) */
+        FN(gemm)('N', 'N', M, N, K, alpha, A, (int)lda, B, (int)sbj, C, (int)ldc);
+    } else {
+        FN(gemm)('N', 'T', M, N, K, alpha, A, (int)lda, B, (int)sbk, C, (int)ldc);
+    }
+    if (ep)
+        FN(epilogue_pass)(M, N, C, ldc, ep);
+}
+
+/* whether the path reads a batch's examples where they lie in X (else they are gathered) */
+static int FN(reads_in_place)(PRODUCT_T product)
+{
+    return product != FN(blas_product);
 }
 
 /* ---- activations -------------------------------------------------------------------- */
@@ -260,15 +300,12 @@ static void FN(output_flat)(int act, ptrdiff_t count, T *z, const T *y, T *dz, T
     }
 }
 
-/* The output layer for nc examples: Z (n, nc) := A[L] (bias b added here unless NULL),
+/* The output layer for nc examples: Z (n, nc) := A[L] (from Z[L] with its bias),
  * dZ := A - Y, and loss[k] := the loss of value k (sigmoid/linear, n per example) or of
  * example k (softmax). */
-static void FN(output_block)(int act, int n, ptrdiff_t nc, const T *b, T *Z, T *dZ, T *loss,
-                             const T *Y, const int32_t *labels, const int32_t *idx,
-                             ptrdiff_t first)
+static void FN(output_block)(int act, int n, ptrdiff_t nc, T *Z, T *dZ, T *loss, const T *Y,
+                             const int32_t *labels, const int32_t *idx, ptrdiff_t first)
 {
-    if (b)
-        FN(add_bias)(n, nc, b, Z);
     if (act != PYDL_SOFTMAX) {
         if (!idx) /* consecutive examples: their rows of Y are one contiguous block */
             FN(output_flat)(act, (ptrdiff_t)n * nc, Z, Y + first * n, dZ, loss);
@@ -388,9 +425,8 @@ typedef struct {
     const T *Y;
     const int32_t *labels;
     const T *sw;             /* sample weights of the whole X, or NULL */
-    OWN_T own;               /* pydl's own product kernel for this call, or NULL: the BLAS
-                              * (read once at the call's start: a switch by another thread
-                              * takes effect at the next call, never inside this one) */
+    PRODUCT_T product;       /* what computes this call's products (read once at its start:
+                              * a switch by another thread takes effect at the next call) */
     T sw_scale;              /* mb / (the batch's sum of sw): dZ[L] and losses get sw * this */
     int with_cost;           /* Y or labels given */
     int with_grad;           /* run the backward pass into grad */
@@ -496,15 +532,21 @@ static ptrdiff_t FN(a_off)(const pydl_net *net, int l, int mb)
     return off;
 }
 
+/* Whether the step gathers its batch into Xb first: augmented examples, and picked ones
+ * for a product path that cannot read them in place. */
+static int FN(gathers)(const FN(step_ctx) *c)
+{
+    return c->aug || (c->idx && !FN(reads_in_place)(c->product));
+}
+
 /* The input of layer l, (n[l-1], mb) with column j at A + j n[l-1]; or, where *cols is set,
- * with column j at A + cols[j] n[l-1]: pydl's kernel reads a shuffled batch's rows of X
- * where they lie (the BLAS needs them gathered into Xb first, and so do augmented ones). */
+ * with column j at A + cols[j] n[l-1]: a shuffled batch's rows of X read where they lie. */
 static const T *FN(layer_input)(const FN(step_ctx) *c, int l, const int32_t **cols)
 {
     *cols = NULL;
     if (l > 1)
         return c->A + FN(a_off)(c->net, l - 1, c->mb);
-    if (c->aug || (c->idx && !c->own))
+    if (FN(gathers)(c))
         return c->Xb;
     if (c->idx) {
         *cols = c->idx;
@@ -527,8 +569,8 @@ static void FN(transpose)(int rows, int cols, const T *in, ptrdiff_t ldi, T *out
     }
 }
 
-/* Z[l] rows [r0, r1) for the whole batch, Z (n, mb) = W (n, np) . A_prev (np, mb); with
- * `finish` (hidden layers) also bias, activation and dropout. The output layer is finished
+/* Z[l] rows [r0, r1) for the whole batch, Z (n, mb) = W (n, np) . A_prev (np, mb) + b; with
+ * `finish` (hidden layers) also the activation and dropout. The output layer is finished
  * by examples in step(): softmax needs whole columns. */
 static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int finish)
 {
@@ -539,36 +581,18 @@ static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int f
     const int32_t *cols;
     const T *Ain = FN(layer_input)(c, l, &cols);
     T *Z = l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb);
-    /* rows r0..r1 of W are columns r0..r1 of the stored W^T (np, n) */
-    const T *Wr = W + (ptrdiff_t)r0 * np;
-    const int act = net->act[l - 1];
-    const T *b = W + (ptrdiff_t)n * np; /* the bias still to add (NULL: added) */
-    int whole = 0;                       /* g(z + b) done as the product stored Z */
-    if (c->own) {
-        /* the own kernel reads A in place by columns: the block of W in its orientation,
-         * (nr, np), is copied first into this block's rows of the Wn area */
-        T *Wn = c->Wn + (ptrdiff_t)r0 * np;
-        FN(transpose)(np, nr, Wr, np, Wn, nr);
-        /* and it adds the bias (and takes the rectifiers' g) as it stores Z; the output
-         * layer's activations are never rectifiers: its bias alone */
-        pydl_epilogue ep;
-        whole = FN(rectifier)(act, (T)net->leaky_slope, b + r0, NULL, 0, &ep);
-        b = NULL;
-        c->own(nr, mb, np, 1, Wn, nr, NULL, Ain, 1, np, cols, Z + r0, n, &ep);
-    } else if (np < TINY_INPUTS && nr * np <= TINY_BLOCK) {
-        /* OpenBLAS sends a transposed A with a short K down its general, packing path;
-         * the same product from a copy of the block in W's own orientation takes its
-         * small-matrix kernels (where it has them): planar 2-4-1 4.0 -> 3.0 us a step */
-        T Wb[TINY_BLOCK];
-        FN(transpose)(np, nr, Wr, np, Wb, nr);
-        FN(gemm)('N', 'N', nr, mb, np, 1, Wb, nr, Ain, np, Z + r0, n);
-    } else {
-        FN(gemm)('T', 'N', nr, mb, np, 1, Wr, np, Ain, np, Z + r0, n);
-    }
+    const int act = finish ? net->act[l - 1] : PYDL_LINEAR; /* the output's g comes later */
+    /* the product reads A by columns: rows r0..r1 of W (columns of the stored W^T) are
+     * copied to their own orientation, (nr, np), into this block's rows of the Wn area */
+    T *Wn = c->Wn + (ptrdiff_t)r0 * np;
+    FN(transpose)(np, nr, W + (ptrdiff_t)r0 * np, np, Wn, nr);
+    const pydl_epilogue ep = FN(epilogue)(act, net->leaky_slope, W + (ptrdiff_t)n * np + r0,
+                                          NULL, 0);
+    c->product(nr, mb, np, 1, Wn, nr, NULL, Ain, 1, np, cols, Z + r0, n, &ep);
     if (!finish)
         return;
-    if (!whole)
-        FN(bias_activate)(act, (T)net->leaky_slope, n, r0, r1, mb, b, Z);
+    if (!FN(epilogue_completes)(act))
+        FN(bias_activate)(act, (T)net->leaky_slope, n, r0, r1, mb, NULL, Z);
     if (FN(keep_of)(c, l) < 1)
         FN(apply_dropout)(c, l, r0, r1, Z);
 }
@@ -588,10 +612,7 @@ static int FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const T *Ain = FN(layer_input)(c, l, &cols);
     const T inv_m = (T)1 / (T)(c->m_norm ? c->m_norm : mb);
     /* dW = (1/m) dZ . A_prev^T; stored as dW^T (np, n) = (1/m) A_prev (np, mb) . dZ^T (mb, n) */
-    if (cols) /* (then c->own is set) */
-        c->own(nq, n, mb, inv_m, Ain + q0, np, cols, dZ, n, 1, NULL, dW + q0, np, NULL);
-    else
-        FN(product)(c->own, nq, n, mb, inv_m, Ain + q0, np, dZ, n, 1, dW + q0, np, NULL);
+    c->product(nq, n, mb, inv_m, Ain + q0, np, cols, dZ, n, 1, NULL, dW + q0, np, NULL);
     if (c->l2 != 0 || c->l1 != 0) {
         const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
         for (ptrdiff_t u = 0; u < n; u++)
@@ -661,13 +682,12 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const double keep = FN(keep_of)(c, l - 1);
     const int act = net->act[l - 2];
     const T slope = (T)net->leaky_slope, a_scale = (T)keep;
-    /* without dropout in between, the kernel's store takes the rectifiers' g'(z) */
-    pydl_epilogue ep;
-    const int fuse = keep >= 1 && FN(rectifier)(act, slope, NULL, Aprev + q0, np, &ep);
+    /* without dropout in between, the product's epilogue takes the rectifiers' g'(z) */
+    const int fuse = keep >= 1 && FN(epilogue_completes)(act);
+    const pydl_epilogue ep = FN(epilogue)(act, slope, NULL, Aprev + q0, np);
     /* (np, mb) = W^T (np, n) . dZ (n, mb); column-major W^T is the stored array itself */
-    if (FN(product)(c->own, nq, mb, n, 1, W + q0, np, dZ, 1, n, dA + q0, np,
-                    fuse ? &ep : NULL)
-        && fuse)
+    c->product(nq, mb, n, 1, W + q0, np, NULL, dZ, 1, n, NULL, dA + q0, np, fuse ? &ep : NULL);
+    if (fuse)
         return;
     if (keep < 1) /* the same units as forward dropped, the same 1/keep_prob */
         FN(apply_dropout)(c, l - 1, q0, q1, dA);
@@ -712,7 +732,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     ptrdiff_t c0, c1, b0, b1, u0, u1;
     int nb, r0, r1;
     pydl_share(mb, tid, n_threads, &c0, &c1);
-    if (c->aug || (c->idx && !c->own)) { /* gather the batch (see layer_input) */
+    if (FN(gathers)(c)) { /* gather the batch (see layer_input) */
         for (ptrdiff_t j = c0; j < c1; j++) {
             const T *x = c->X + (c->idx ? (ptrdiff_t)c->idx[j] : c->first + j) * n0;
             if (c->aug)
@@ -736,20 +756,18 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     }
     {   /* output activation (softmax needs whole columns), loss and dZ[L], by examples */
         const int n = net->dims[L];
+        /* Z[L] + b (the product added the bias) */
         T *Z = (c->out ? c->out : c->A + FN(a_off)(net, L, mb)) + c0 * n;
-        /* the bias, unless pydl's kernel added it already */
-        const T *b = c->own ? NULL
-                              : c->theta + w_off(net, L) + (ptrdiff_t)n * net->dims[L - 1];
         if (c->dA) { /* an external loss: dZ[L] = dA[L] * g'(Z[L]) */
-            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, 0, n, c1 - c0, b, Z);
+            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, 0, n, c1 - c0, NULL, Z);
             FN(output_grad)(net->act[L - 1], (T)net->leaky_slope, n, c1 - c0, Z, c->dA + c0 * n,
                             c->D[L & 1] + c0 * n);
         } else if (!c->with_cost) {
-            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, 0, n, c1 - c0, b, Z);
+            FN(bias_activate)(net->act[L - 1], (T)net->leaky_slope, n, 0, n, c1 - c0, NULL, Z);
             return;
         } else {
             /* dZ[L] is written even for a cost alone: the workspace always has room for it */
-            FN(output_block)(net->act[L - 1], n, c1 - c0, b, Z, c->D[L & 1] + c0 * n,
+            FN(output_block)(net->act[L - 1], n, c1 - c0, Z, c->D[L & 1] + c0 * n,
                              c->loss + c0 * loss_width(net), c->Y, c->labels,
                              c->idx ? c->idx + c0 : NULL, c->first + c0);
         }
@@ -884,12 +902,19 @@ int FN(pydl_all_finite)(ptrdiff_t count, const T *a, int n_threads)
     return FN(finite_range)(a, 0, count);
 }
 
-int FN(pydl_product)(int M, int N, int K, double alpha, const T *A, int lda, const T *B,
-                     int sbk, int sbj, T *C, int ldc)
+int FN(pydl_product)(int M, int N, int K, double alpha, const T *A, int lda,
+                     const int32_t *acols, const T *B, int sbk, int sbj, const int32_t *bcols,
+                     T *C, int ldc, const T *bias, const T *gate, int ldg, int rectify,
+                     double slope)
 {
+    const PRODUCT_T product = PRODUCT_NOW();
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
-    FN(product)(OWN_NOW(), M, N, K, (T)alpha, A, lda, B, sbk, sbj, C, ldc, NULL);
+    if ((acols || bcols) && !FN(reads_in_place)(product))
+        return PYDL_ERR_ARGUMENT;
+    const pydl_epilogue ep = {bias, gate, ldg, rectify, slope};
+    const int with_ep = bias || gate || rectify != PYDL_RECTIFY_NONE;
+    product(M, N, K, (T)alpha, A, lda, acols, B, sbk, sbj, bcols, C, ldc, with_ep ? &ep : NULL);
     return PYDL_OK;
 }
 
@@ -924,7 +949,7 @@ int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, 
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; c.out = out; /* not written */
-    c.own = OWN_NOW();
+    c.product = PRODUCT_NOW();
     FN(run_step)(&c, pydl_effective_threads(n_threads, net, m));
     return PYDL_OK;
 }
@@ -1068,7 +1093,7 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
-    c.own = OWN_NOW();
+    c.product = PRODUCT_NOW();
     c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = grad != NULL;
     if (grad)
@@ -1092,7 +1117,7 @@ int FN(pydl_propagate)(const pydl_net *net, const double *keep, const uint8_t *c
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
-    c.own = OWN_NOW();
+    c.product = PRODUCT_NOW();
     c.out = out;
     c.keep = keep; c.masks = masks;
     c.dA = dA;
@@ -1129,7 +1154,7 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     FN(step_ctx) c = {0};
     FN(carve)(net, bs < m ? bs : m, work, &c);
     c.net = net; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
-    c.own = OWN_NOW();
+    c.product = PRODUCT_NOW();
     c.with_cost = 1; c.with_grad = 1;
     c.opt = tr->opt; c.v = v; c.s = s;
     c.sw = sw;

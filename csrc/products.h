@@ -35,13 +35,13 @@ typedef struct {
     double slope;       /* used as (T)slope */
 } pydl_epilogue;
 
-typedef void (*pydl_product_f32)(int M, int N, int K, float alpha, const float *A,
-                                 ptrdiff_t lda, const int32_t *acols, const float *B,
-                                 ptrdiff_t sbk, ptrdiff_t sbj, const int32_t *bcols, float *C,
-                                 ptrdiff_t ldc, const pydl_epilogue *ep);
-typedef void (*pydl_product_f64)(int M, int N, int K, double alpha, const double *A,
-                                 ptrdiff_t lda, const int32_t *acols, const double *B,
-                                 ptrdiff_t sbk, ptrdiff_t sbj, const int32_t *bcols, double *C,
-                                 ptrdiff_t ldc, const pydl_epilogue *ep);
+typedef void (*pydl_kernel_f32)(int M, int N, int K, float alpha, const float *A,
+                                ptrdiff_t lda, const int32_t *acols, const float *B,
+                                ptrdiff_t sbk, ptrdiff_t sbj, const int32_t *bcols, float *C,
+                                ptrdiff_t ldc, const pydl_epilogue *ep);
+typedef void (*pydl_kernel_f64)(int M, int N, int K, double alpha, const double *A,
+                                ptrdiff_t lda, const int32_t *acols, const double *B,
+                                ptrdiff_t sbk, ptrdiff_t sbj, const int32_t *bcols, double *C,
+                                ptrdiff_t ldc, const pydl_epilogue *ep);
 
 #endif /* PYDL_PRODUCTS_H */

@@ -285,19 +285,29 @@ int pydl_openmp_enabled(void);
  * "x86-64-v3" (AVX2 + FMA), "avx2" (built by GCC < 12) or "baseline" (what the build
  * targets). */
 const char *pydl_simd_level(void);
-/* What computes float32 matrix products: "avx512" (pydl's own kernel, sgemm.h) or "blas"
- * (the installed BLAS; always for float64, and on CPUs without AVX-512). pydl_init picks
- * the kernel where the CPU runs it. pydl_set_float_products chooses one of those names (for tests and benchmarks; safe while
- * networks compute: each computation reads the choice once, at its start) and returns 0, changing nothing, when this CPU or build lacks it. */
+/* What computes every matrix product of a training step, float32 and float64 (products.h):
+ * "avx512", "avx2" (pydl's own kernels, for CPUs with AVX-512, or AVX2 and FMA), "generic"
+ * (pydl's own, plain C) -- all three give the same bits -- or "blas" (the installed BLAS,
+ * summing in its own order). pydl_init picks the fastest one this CPU runs.
+ * pydl_set_float_products chooses one by name (for tests and benchmarks; safe while
+ * networks compute: each computation reads the choice once, at its start) and returns 0,
+ * changing nothing, when this CPU or build lacks it. */
 const char *pydl_float_products(void);
 int pydl_set_float_products(const char *kernel);
-/* C (M, N) := alpha A (M, K) B (K, N) with the kernel a training step uses (for tests and
- * benchmarks of it): column-major A and C (leading dimensions lda >= M, ldc >= M), B's
- * element (k, j) at B[k sbk + j sbj] with sbk == 1 and sbj >= K, or sbj == 1 and sbk >= N. */
+/* C (M, N) := alpha A (M, K) B (K, N) through the path a training step uses, with the
+ * epilogue (bias, gate, ldg, rectify, slope) of products.h (NULL, NULL, 0, 0, 0: none), for
+ * tests and benchmarks of it: column k of A at A + (acols ? acols[k] : k) lda (lda >= M),
+ * B's element (k, j) at B[k sbk + (bcols ? bcols[j] : j) sbj] with sbk == 1 and sbj >= K,
+ * or sbj == 1 and sbk >= N; C column-major, ldc >= M. PYDL_ERR_ARGUMENT: picked columns
+ * on the "blas" path (which never reads them). */
 int pydl_product_f32(int M, int N, int K, double alpha, const float *A, int lda,
-                     const float *B, int sbk, int sbj, float *C, int ldc);
+                     const int32_t *acols, const float *B, int sbk, int sbj,
+                     const int32_t *bcols, float *C, int ldc, const float *bias,
+                     const float *gate, int ldg, int rectify, double slope);
 int pydl_product_f64(int M, int N, int K, double alpha, const double *A, int lda,
-                     const double *B, int sbk, int sbj, double *C, int ldc);
+                     const int32_t *acols, const double *B, int sbk, int sbj,
+                     const int32_t *bcols, double *C, int ldc, const double *bias,
+                     const double *gate, int ldg, int rectify, double slope);
 /* Threads OpenMP would use by default (1 without OpenMP). */
 int pydl_max_threads(void);
 /* The threads a step of mb examples actually uses out of n_threads: 1 when the step is

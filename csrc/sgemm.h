@@ -27,21 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* What the final store of a product does to each value v of C (row i, column j), so that a
- * step's element pass runs on the tile in registers, with exactly the operations of the
- * separate pass (net_impl.h) it replaces:
- *   bias:    v := v + bias[i]                                  (the forward pass)
- *   rectify: relu v := s > 0 ? v : 0, leaky v := s > 0 ? v : slope v, where the sign s is
- *            gate (i, j) = gate[i + j ldg] if a gate is given (backward: g'(z) read off A),
- *            else v itself (forward: g(z)). */
-enum { PYDL_RECTIFY_NONE = 0, PYDL_RECTIFY_RELU = 1, PYDL_RECTIFY_LEAKY = 2 };
-typedef struct {
-    const void *bias;   /* float; NULL: none */
-    const void *gate;   /* float; NULL: none */
-    ptrdiff_t ldg;
-    int rectify;
-    float slope;
-} pydl_epilogue;
+#include "products.h" /* the contract this kernel keeps, and pydl_epilogue */
 
 #if (defined(__GNUC__) || defined(__clang__)) && defined(__x86_64__)
 #define PYDL_HAVE_OWN_SGEMM 1
@@ -94,7 +80,7 @@ sg_tile(int nv, __mmask16 last, int width, int nc, int resume, int K, float alph
         }
     }
     const __m512 va = _mm512_set1_ps(alpha), zero = _mm512_setzero_ps();
-    const __m512 slope = _mm512_set1_ps(ep ? ep->slope : 0.0f);
+    const __m512 slope = _mm512_set1_ps(ep ? (float)ep->slope : 0.0f);
     const __mmask16 m0 = nv == 2 ? sg_lanes(SG_VL) : last, m1 = nv == 2 ? last : 0;
     const __m512 b0 = bias ? sg_load_lanes(bias, m0) : zero;
     const __m512 b1 = bias ? sg_load_lanes(bias + SG_VL, m1) : zero;

@@ -952,19 +952,21 @@ def set_inference_kernel(str kernel):
     return previous
 
 
-FLOAT_PRODUCTS = ("avx512", "blas")
+# the product paths, fastest first (csrc/net.c PATHS): pydl picks the first this CPU runs
+FLOAT_PRODUCTS = ("avx512", "avx2", "generic", "blas")
 
 
 def float_products():
-    """What computes float32 matrix products: "avx512" (pydl's own kernel, on CPUs with
-    AVX-512) or "blas" (the installed BLAS, which float64 always uses)."""
+    """What computes the matrix products of a training step, float32 and float64: "avx512",
+    "avx2" (pydl's own kernels for CPUs with AVX-512, or with AVX2 and FMA), "generic"
+    (pydl's own, plain C; these three give the same bits) or "blas" (the installed BLAS)."""
     return pydl_float_products().decode()
 
 
 def set_float_products(str kernel):
-    """For tests and benchmarks: compute float32 products with `kernel` (one of
-    FLOAT_PRODUCTS) from now on, not while a network computes. Returns the previous choice;
-    raises ValueError for an unknown name or one this CPU cannot run."""
+    """For tests and benchmarks: compute the products with `kernel` (one of FLOAT_PRODUCTS)
+    from now on, not while a network computes. Returns the previous choice; raises
+    ValueError for an unknown name or one this CPU cannot run."""
     if kernel not in FLOAT_PRODUCTS:
         raise ValueError(f"kernel must be one of {FLOAT_PRODUCTS}, got {kernel!r}")
     previous = float_products()
@@ -994,11 +996,32 @@ def _unit_strides(a, str name):
     return out
 
 
-def product(a, b, double alpha=1.0):
-    """alpha * a @ b with the kernel a training step of a's dtype uses (float_products() for
-    float32, the BLAS for float64): for tests and benchmarks of that kernel. `a` (M, K) must
-    have its columns contiguous (Fortran order, or a slice of it), `b` (K, N) its rows or its
-    columns contiguous; both the same float dtype. Returns a new Fortran-ordered (M, N)."""
+_RECTIFY = {None: 0, "relu": 1, "leaky_relu": 2}
+
+
+def _picked(cols, str name, Py_ssize_t bound):
+    """cols as an int32 array of indices in [0, bound), or None."""
+    if cols is None:
+        return None
+    if not isinstance(cols, np.ndarray) or cols.dtype != np.int32 or cols.ndim != 1:
+        raise TypeError(f"{name} must be a 1-D int32 numpy.ndarray")
+    cols = np.ascontiguousarray(cols)
+    if cols.size and (cols.min() < 0 or cols.max() >= bound):
+        raise ValueError(f"{name} must hold indices in [0, {bound}), got "
+                         f"[{cols.min()}, {cols.max()}]")
+    return cols
+
+
+def product(a, b, double alpha=1.0, *, a_columns=None, b_columns=None, bias=None,
+            gate=None, rectify=None, double slope=0.0):
+    """alpha * a[:, a_columns] @ b[:, b_columns], then the epilogue (+ bias per row, then
+    rectify: "relu" or "leaky_relu" with `slope`, by the sign of the value or of `gate`),
+    through the path a training step of a's dtype uses (float_products()): for tests and
+    benchmarks of that path. `a` (M, K) must have its columns contiguous (Fortran order, or
+    a slice of it), `b` (K, N) its rows or its columns contiguous; bias (M,) and gate (M, N)
+    of the same float dtype; a_columns, b_columns int32 indices of the columns to take (not
+    on the "blas" path, which never reads picked columns). Returns a new Fortran-ordered
+    (M, N)."""
     for name, arr in (("a", a), ("b", b)):
         if not isinstance(arr, np.ndarray):
             raise TypeError(f"{name} must be a numpy.ndarray, got {type(arr).__name__}")
@@ -1008,39 +1031,61 @@ def product(a, b, double alpha=1.0):
             raise ValueError(f"{name} must be 2-D, got {arr.ndim}-D")
     if a.dtype != b.dtype:
         raise TypeError(f"a and b must have one dtype, got {a.dtype.name} and {b.dtype.name}")
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"a (M, K) and b (K, N) must agree in K, got {a.shape} and {b.shape}")
     if max(a.shape + b.shape) > _INT_MAX or max(a.strides + b.strides) > _INT_MAX:
         raise ValueError("a and b must have fewer than 2**31 rows, columns and elements "
                          "per stride")
-    cdef int M = a.shape[0], K = a.shape[1], N = b.shape[1]
+    if rectify not in _RECTIFY:
+        raise ValueError(f"rectify must be None, 'relu' or 'leaky_relu', got {rectify!r}")
+    acols = _picked(a_columns, "a_columns", a.shape[1])
+    bcols = _picked(b_columns, "b_columns", b.shape[1])
+    cdef int M = a.shape[0]
+    cdef int K = a.shape[1] if acols is None else acols.shape[0]
+    cdef int N = b.shape[1] if bcols is None else bcols.shape[0]
+    if K != b.shape[0]:
+        raise ValueError(f"a (M, K) and b (K, N) must agree in K, got {a.shape} and {b.shape}"
+                         + (" (K: a_columns' length)" if acols is not None else ""))
+    if (acols is not None or bcols is not None) and float_products() == "blas":
+        raise ValueError("the 'blas' path reads no picked columns (a_columns, b_columns)")
     sa, lda = _unit_strides(a, "a")
     sbk, sbj = _unit_strides(b, "b")
-    if K <= 1:  # one column: any stride will do
+    if a.shape[1] <= 1:  # one column: any stride will do
         lda = max(M, 1)
     if sa != 1 or lda < max(M, 1):
         raise ValueError(f"a must have its columns contiguous (Fortran order), got strides "
                          f"{a.strides}")
     if K <= 1:  # one row of b
         sbk = 1
-    if N <= 1:  # one column of b
+    if b.shape[1] <= 1:  # one column of b
         sbj = max(K, 1) if sbk == 1 else 1
-    if not ((sbk == 1 and sbj >= K) or (sbj == 1 and sbk >= N)):
+    if not ((sbk == 1 and sbj >= K) or (sbj == 1 and sbk >= b.shape[1])):
         raise ValueError(f"b must have its rows or its columns contiguous, got strides "
                          f"{b.strides}")
+    if bias is not None:
+        check_array(bias, "bias", a.dtype, (M,))
+        bias = np.ascontiguousarray(bias)
+    cdef int ldg = max(M, 1)
+    if gate is not None:  # (any order: copied to the column-major the kernels read)
+        check_array(np.asfortranarray(gate).T, "gate.T", a.dtype, (N, M))
+        gate = np.asfortranarray(gate)
     c = np.empty((M, N), dtype=a.dtype, order="F")
-    cdef int ia = lda, ib = sbk, jb = sbj, status
+    cdef int ia = lda, ib = sbk, jb = sbj, status, rect = _RECTIFY[rectify]
     cdef void *pa = cnp.PyArray_DATA(a)
     cdef void *pb = cnp.PyArray_DATA(b)
     cdef void *pc = cnp.PyArray_DATA(c)
+    cdef void *pbias = _ptr(bias)
+    cdef void *pgate = _ptr(gate)
+    cdef const int32_t *pac = <const int32_t *>_ptr(acols)
+    cdef const int32_t *pbc = <const int32_t *>_ptr(bcols)
     cdef bint single = a.dtype == np.float32
     with nogil:
         if single:
-            status = pydl_product_f32(M, N, K, alpha, <float *>pa, ia, <float *>pb, ib, jb,
-                                      <float *>pc, max(M, 1))
+            status = pydl_product_f32(M, N, K, alpha, <float *>pa, ia, pac, <float *>pb, ib,
+                                      jb, pbc, <float *>pc, max(M, 1), <float *>pbias,
+                                      <float *>pgate, ldg, rect, slope)
         else:
-            status = pydl_product_f64(M, N, K, alpha, <double *>pa, ia, <double *>pb, ib, jb,
-                                      <double *>pc, max(M, 1))
+            status = pydl_product_f64(M, N, K, alpha, <double *>pa, ia, pac, <double *>pb,
+                                      ib, jb, pbc, <double *>pc, max(M, 1), <double *>pbias,
+                                      <double *>pgate, ldg, rect, slope)
     _raise_for(status)
     return c
 

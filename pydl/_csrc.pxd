@@ -101,9 +101,13 @@ cdef extern from "pydl.h" nogil:
     const char *pydl_float_products()
     int pydl_set_float_products(const char *kernel)
     int pydl_product_f32(int M, int N, int K, double alpha, const float *A, int lda,
-                         const float *B, int sbk, int sbj, float *C, int ldc)
+                         const int32_t *acols, const float *B, int sbk, int sbj,
+                         const int32_t *bcols, float *C, int ldc, const float *bias,
+                         const float *gate, int ldg, int rectify, double slope)
     int pydl_product_f64(int M, int N, int K, double alpha, const double *A, int lda,
-                         const double *B, int sbk, int sbj, double *C, int ldc)
+                         const int32_t *acols, const double *B, int sbk, int sbj,
+                         const int32_t *bcols, double *C, int ldc, const double *bias,
+                         const double *gate, int ldg, int rectify, double slope)
     int pydl_all_finite_f32(Py_ssize_t count, const float *a, int n_threads)
     int pydl_all_finite_f64(Py_ssize_t count, const double *a, int n_threads)
 

@@ -38,7 +38,7 @@ needs_controlled_blas = pytest.mark.skipif(
 
 
 def _runnable_float_kernels():
-    """The float32 product kernels this CPU and build can run."""
+    """The product paths this CPU and build can run."""
     have, current = [], pydl._core.float_products()
     for kernel in pydl._core.FLOAT_PRODUCTS:
         try:
@@ -51,18 +51,18 @@ def _runnable_float_kernels():
 
 
 RUNNABLE_KERNELS = _runnable_float_kernels()
-# every float32 kernel pydl has; those this host cannot run are reported as skipped
+# every product path pydl has; those this host cannot run are reported as skipped
 FLOAT_KERNELS = [pytest.param(k, marks=pytest.mark.skipif(
-    k not in RUNNABLE_KERNELS, reason=f"this CPU or build cannot run the {k!r} kernel"))
+    k not in RUNNABLE_KERNELS, reason=f"this CPU or build cannot run the {k!r} products"))
     for k in pydl._core.FLOAT_PRODUCTS]
-# (dtype, float32 kernel) pairs: float32 with every kernel, float64 (always the BLAS) once
-DTYPE_KERNELS = [pytest.param(np.float32, *p.values, marks=p.marks) for p in FLOAT_KERNELS] \
-    + [(np.float64, None)]
+# (dtype, product path) pairs: both dtypes with every path
+DTYPE_KERNELS = [pytest.param(dtype, *p.values, marks=p.marks)
+                 for dtype in (np.float32, np.float64) for p in FLOAT_KERNELS]
 
 
 @pytest.fixture
 def kernel_of():
-    """Call kernel_of(name) to compute float32 products with `name` for this test (None:
+    """Call kernel_of(name) to compute products with the path `name` for this test (None:
     the current one); the previous choice comes back afterwards."""
     previous = pydl._core.float_products()
     yield lambda name: name and pydl._core.set_float_products(name)

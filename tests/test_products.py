@@ -1,8 +1,9 @@
-"""The matrix-product kernels of a training step (csrc/sgemm.h for float32, the BLAS for
-float64 and where pydl has no kernel), through _core.product: against NumPy within the
-error bound of a K-term dot product, in every layout the step uses; pydl's own kernels
-compute one fused multiply-add chain per element, so any tiling, sub-block and kernel gives
-the same bits."""
+"""The product door of a training step (csrc/products.h): every path -- pydl's own kernels
+(AVX-512, AVX2+FMA, generic C) and the BLAS -- through _core.product: against NumPy within
+the error bound of a K-term dot product, in every layout the step uses, with the epilogue
+(bias, rectifier with or without a gate) and picked columns; pydl's own kernels compute one
+fused multiply-add chain per element, so any tiling, sub-block and own path gives the same
+bits."""
 import os
 import subprocess
 import sys
@@ -65,23 +66,101 @@ def test_product_shapes_of_a_training_step(rng, kernel_of, kernel):
         assert_product(pydl._core.product(Wt.T, dZ.T), Wt.T, dZ.T, 1.0)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("kernel", OWN)
-def test_own_kernel_is_one_chain_per_element(rng, kernel_of, kernel):
-    """Sub-blocks, either orientation of b and either own kernel give the very same bits:
+def test_own_kernel_is_one_chain_per_element(rng, kernel_of, kernel, dtype):
+    """Sub-blocks, either orientation of b and every own path give the very same bits:
     each element is one fused multiply-add chain over k, whatever tile computes it."""
     kernel_of(kernel)
-    M, K, N = 77, 131, 29
-    a, b = operands(rng, np.float32, M, K, N, lda_pad=3)
-    whole = pydl._core.product(a, b, 0.75)
-    np.testing.assert_array_equal(pydl._core.product(a, np.ascontiguousarray(b), 0.75), whole)
-    for _ in range(10):
-        i0, i1 = sorted(rng.choice(M + 1, 2, replace=False))
-        j0, j1 = sorted(rng.choice(N + 1, 2, replace=False))
-        part = pydl._core.product(a[i0:i1], b[:, j0:j1], 0.75)
-        np.testing.assert_array_equal(part, whole[i0:i1, j0:j1])
-    for other in (k for k in RUNNABLE_KERNELS if k != "blas"):
-        kernel_of(other)
-        np.testing.assert_array_equal(pydl._core.product(a, b, 0.75), whole)
+    for M, K, N in [(77, 131, 29), (4, 2, 400), (1, 64, 33), (64, 400, 1), (130, 900, 13)]:
+        a, b = operands(rng, dtype, M, K, N, lda_pad=3)
+        whole = pydl._core.product(a, b, 0.75)
+        np.testing.assert_array_equal(pydl._core.product(a, np.ascontiguousarray(b), 0.75),
+                                      whole)
+        for _ in range(6):
+            i0, i1 = sorted(rng.choice(M + 1, 2, replace=False))
+            j0, j1 = sorted(rng.choice(N + 1, 2, replace=False))
+            part = pydl._core.product(a[i0:i1], b[:, j0:j1], 0.75)
+            np.testing.assert_array_equal(part, whole[i0:i1, j0:j1])
+        for other in (k for k in RUNNABLE_KERNELS if k != "blas"):
+            kernel_of(other)
+            np.testing.assert_array_equal(pydl._core.product(a, b, 0.75), whole)
+        kernel_of(kernel)
+
+
+def epilogue_of(c, bias, gate, rectify, slope):
+    """The epilogue in NumPy, in c's dtype: + bias, then the rectifier by gate's sign (or
+    the value's) -- the same IEEE operations every path must apply."""
+    v = c + bias[:, None] if bias is not None else c.copy()
+    sign = v if gate is None else gate
+    if rectify == "relu":
+        v = np.where(sign > 0, v, v.dtype.type(0))
+    elif rectify == "leaky_relu":
+        v = np.where(sign > 0, v, v.dtype.type(slope) * v)
+    return v
+
+
+@pytest.mark.parametrize("dtype,kernel", DTYPE_KERNELS)
+def test_epilogue_is_applied_exactly_on_every_path(rng, kernel_of, dtype, kernel):
+    """bias, relu and leaky ReLU by the value's sign (forward) or a gate's (backward): the
+    same bits as the product followed by the element pass the epilogue replaces."""
+    kernel_of(kernel)
+    for _ in range(30):
+        M, N = (int(x) for x in rng.choice(EDGES, 2))
+        K = int(rng.integers(1, 200))
+        a, b = operands(rng, dtype, M, K, N, b_rows=bool(rng.integers(2)))
+        alpha = float(rng.choice([1.0, 1 / 64]))
+        bias = rng.standard_normal(M).astype(dtype) if rng.integers(2) else None
+        gate = rng.standard_normal((M, N)).astype(dtype) if rng.integers(2) else None
+        rectify = [None, "relu", "leaky_relu"][int(rng.integers(3))]
+        slope = 0.01 if rectify == "leaky_relu" else 0.0
+        plain = pydl._core.product(a, b, alpha)
+        fused = pydl._core.product(a, b, alpha, bias=bias, gate=gate, rectify=rectify,
+                                   slope=slope)
+        np.testing.assert_array_equal(fused, epilogue_of(plain, bias, gate, rectify, slope))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kernel", OWN)
+def test_picked_columns_are_read_where_they_lie(rng, kernel_of, kernel, dtype):
+    """a_columns / b_columns (a batch's examples picked from X) give the bits of the
+    product of the gathered copies."""
+    kernel_of(kernel)
+    X = np.asfortranarray(rng.standard_normal((70, 300)).astype(dtype))  # (n0, m) columns
+    for M, K, N in [(70, 64, 33), (9, 31, 7), (1, 5, 1)]:
+        picked = rng.choice(300, max(K, N), replace=False).astype(np.int32)
+        W = np.asfortranarray(rng.standard_normal((M, 70)).astype(dtype))
+        # forward: Z = W X[:, picked]
+        fwd = pydl._core.product(W, X, b_columns=picked[:N])
+        np.testing.assert_array_equal(fwd, pydl._core.product(W, X[:, picked[:N]]))
+        # dW^T = X[:M rows, picked] dZ^T
+        dZ = rng.standard_normal((K, N)).astype(dtype)
+        dw = pydl._core.product(X[:M], dZ, 0.5, a_columns=picked[:K])
+        np.testing.assert_array_equal(dw, pydl._core.product(
+            np.asfortranarray(X[:M, picked[:K]]), dZ, 0.5))
+
+
+def test_blas_reads_no_picked_columns(kernel_of):
+    kernel_of("blas")
+    a = np.ones((2, 3), np.float32, order="F")
+    with pytest.raises(ValueError, match="reads no picked columns"):
+        pydl._core.product(a, np.ones((3, 2), np.float32), b_columns=np.array([0, 1], np.int32))
+
+
+@pytest.mark.parametrize("kw,exc,match", [
+    ({"rectify": "tanh"}, ValueError, "rectify must be"),
+    ({"bias": np.ones(3, np.float32)}, ValueError, "bias must have shape"),
+    ({"bias": np.ones(2, np.float64)}, TypeError, "bias must have dtype float32"),
+    ({"gate": np.ones((2, 3), np.float32)}, ValueError, "gate.T must have shape"),
+    ({"a_columns": np.array([0, 3, 1], np.int32)}, ValueError, r"indices in \[0, 3\)"),
+    ({"a_columns": np.array([0, 1, 2], np.int64)}, TypeError, "a_columns must be"),
+    ({"b_columns": np.array([[0]], np.int32)}, TypeError, "b_columns must be"),
+])
+def test_product_rejects_bad_epilogues_and_columns(kernel_of, kw, exc, match):
+    kernel_of(RUNNABLE_KERNELS[0])
+    with pytest.raises(exc, match=match):
+        pydl._core.product(np.ones((2, 3), np.float32, order="F"),
+                           np.ones((3, 2), np.float32), **kw)
 
 
 @pytest.mark.parametrize("kernel", FLOAT_KERNELS)

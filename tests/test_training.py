@@ -17,7 +17,8 @@ import pytest
 
 import pydl
 import reference as R
-from conftest import (DTYPE_KERNELS, DTYPES, RTOL, assert_close, make_targets,
+from conftest import (DTYPE_KERNELS, DTYPES, RTOL, RUNNABLE_KERNELS, assert_close,
+                      make_targets,
                       needs_controlled_blas, needs_openmp, ref_params, ref_targets,
                       subprocess_env)
 
@@ -499,6 +500,29 @@ def test_thread_count_does_not_change_training(kernel_of, dtype, kernel):
     one, _ = _det_train(dtype, 1)
     two, _ = _det_train(dtype, 2)
     np.testing.assert_array_equal(one.theta, two.theta)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "tanh"])
+def test_own_product_paths_train_to_the_same_bits(kernel_of, dtype, hidden):
+    """pydl's own paths (AVX-512, AVX2+FMA, generic C) keep one contract (products.h): the
+    same FMA chain and epilogue per element, so training on any of them gives the same bits
+    -- shuffled batches read in place, dropout, a smaller last batch, 2 threads."""
+    own = [k for k in RUNNABLE_KERNELS if k != "blas"]
+    if len(own) < 2:
+        pytest.skip(f"this host runs {len(own)} of pydl's own product paths: nothing to "
+                    f"compare")
+    X, y = _det_data(dtype, m=300)
+    thetas = []
+    for kernel in own:
+        kernel_of(kernel)
+        net = pydl.Network([50, 70, 33, 10], hidden_activation=hidden,
+                           output_activation="softmax", dtype=dtype, seed=3,
+                           keep_probs=[0.8, 1.0])
+        net.fit(X, y, epochs=2, optimizer=pydl.Adam(0.003), batch_size=64, n_threads=2)
+        thetas.append(net.theta)
+    for kernel, theta in zip(own[1:], thetas[1:]):
+        np.testing.assert_array_equal(theta, thetas[0], err_msg=f"{own[0]} vs {kernel}")
 
 
 @pytest.mark.skipif(not pydl.openmp_enabled(), reason="built without OpenMP")
