@@ -18,9 +18,8 @@ import pytest
 import pydl
 import reference as R
 from conftest import (DTYPE_KERNELS, DTYPES, RTOL, RUNNABLE_KERNELS, assert_close,
-                      make_targets,
-                      needs_controlled_blas, needs_openmp, ref_params, ref_targets,
-                      subprocess_env)
+                      make_targets, needs_controlled_blas, needs_openmp, ref_params,
+                      ref_targets, subprocess_env)
 
 OPTIMIZERS = ["gd", "momentum", "rmsprop", "adam"]
 
