@@ -152,19 +152,19 @@ ptrdiff_t pydl_n_params(const pydl_net *net)
 
 /* The workspace for batches of mb examples, as offsets (in elements) of
  * Xb (n0, mb) | A[1..L] | D[0], D[1] (max n, mb) each | loss (n[L], mb) | grad (P) |
- * Wn (the largest n[l] n[l-1]: a layer's W in its own orientation, see forward_rows) | end. */
+ * Wn (every layer's W in its own orientation, see transpose_weights) | end. */
 enum { WS_XB, WS_A, WS_D0, WS_D1, WS_LOSS, WS_GRAD, WS_WN, WS_END };
 
 static void ws_layout(const pydl_net *net, int mb, ptrdiff_t off[WS_END + 1])
 {
     ptrdiff_t sum_n = 0;
-    ptrdiff_t max_w = 0;
+    ptrdiff_t sum_w = 0;
     int max_n = 0;
     for (int l = 1; l <= net->n_layers; l++) {
         const ptrdiff_t w = (ptrdiff_t)net->dims[l] * net->dims[l - 1];
         sum_n += net->dims[l];
         max_n = net->dims[l] > max_n ? net->dims[l] : max_n;
-        max_w = w > max_w ? w : max_w;
+        sum_w += w;
     }
     off[WS_XB] = 0;
     off[WS_A] = off[WS_XB] + (ptrdiff_t)net->dims[0] * mb;
@@ -173,7 +173,7 @@ static void ws_layout(const pydl_net *net, int mb, ptrdiff_t off[WS_END + 1])
     off[WS_LOSS] = off[WS_D1] + (ptrdiff_t)max_n * mb;
     off[WS_GRAD] = off[WS_LOSS] + (ptrdiff_t)net->dims[net->n_layers] * mb;
     off[WS_WN] = off[WS_GRAD] + pydl_n_params(net);
-    off[WS_END] = off[WS_WN] + max_w;
+    off[WS_END] = off[WS_WN] + sum_w;
 }
 
 ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch)
@@ -183,19 +183,44 @@ ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch)
     return off[WS_END];
 }
 
-/* Every GEMM is cut into fixed row blocks of its output (BLAS's M dimension): the blocks
- * depend on the layer sizes alone -- never on the number of threads, the processors this
- * process may use (taskset, cgroups, Slurm) or the machine's load -- because BLAS gives
- * bitwise-different results for the same element computed in differently shaped calls.
- * Row blocks of >= 64 cost ~3-5% over one call (measured), column blocks far more; each
- * block repacks the product's other operand, hence the cap. */
-#define BLOCK_MIN_ROWS 64
-#define BLOCK_MAX 32
+/* Every product of a step is cut into a fixed grid of tiles of its output, which depends on
+ * the shapes alone -- never on the number of threads, the processors this process may use
+ * (taskset, cgroups, Slurm) or the machine's load -- because the BLAS gives bitwise-
+ * different results for the same element computed in differently shaped calls (pydl's own
+ * kernels do not: products.h). Rows in blocks of at least TILE_MIN_ROWS, then columns in
+ * blocks of at least TILE_MIN_COLS while there are fewer than TILES_MAX tiles: a layer of
+ * 100 units at batch 200 gives 6 tiles, not one block that only one thread computes. */
+#define TILE_MIN_ROWS 64
+#define TILE_MIN_COLS 32
+#define TILES_MAX 32
 
-static int n_blocks(int n)
+typedef struct {
+    int rows, cols;   /* the product's output */
+    int nbr, nbc;     /* blocks of rows, of columns */
+} tile_grid;
+
+static tile_grid grid_of(int rows, int cols)
 {
-    int nb = n / BLOCK_MIN_ROWS;
-    return nb < 1 ? 1 : nb > BLOCK_MAX ? BLOCK_MAX : nb;
+    tile_grid g = {rows, cols, rows / TILE_MIN_ROWS, 0};
+    g.nbr = g.nbr < 1 ? 1 : g.nbr > TILES_MAX ? TILES_MAX : g.nbr;
+    g.nbc = cols / TILE_MIN_COLS;
+    g.nbc = g.nbc < 1 ? 1 : g.nbc > TILES_MAX / g.nbr ? TILES_MAX / g.nbr : g.nbc;
+    return g;
+}
+
+static ptrdiff_t grid_tiles(tile_grid g)
+{
+    return (ptrdiff_t)g.nbr * g.nbc;
+}
+
+/* Rows [r0, r1) and columns [c0, c1) of tile t (tiles of one row block are consecutive). */
+static void grid_tile(tile_grid g, ptrdiff_t t, int *r0, int *r1, int *c0, int *c1)
+{
+    const ptrdiff_t br = t / g.nbc, bc = t % g.nbc;
+    *r0 = (int)((ptrdiff_t)g.rows * br / g.nbr);
+    *r1 = (int)((ptrdiff_t)g.rows * (br + 1) / g.nbr);
+    *c0 = (int)((ptrdiff_t)g.cols * bc / g.nbc);
+    *c1 = (int)((ptrdiff_t)g.cols * (bc + 1) / g.nbc);
 }
 
 int64_t pydl_batch_count(int m, int bs)
@@ -209,35 +234,24 @@ void pydl_batch_span(int m, int bs, int64_t k, int64_t *first, int *mb)
     *mb = (int)((int64_t)m - *first < bs ? (int64_t)m - *first : bs);
 }
 
-/* The blocks [b0, b1) of an n-row output that thread tid computes. */
-static void block_share(int n, int tid, int n_threads, int *nb, ptrdiff_t *b0, ptrdiff_t *b1)
-{
-    *nb = n_blocks(n);
-    pydl_share(*nb, tid, n_threads, b0, b1);
-}
-
-/* Rows [r0, r1) of block b of n rows in nb blocks. */
-static void block_rows(int n, int nb, ptrdiff_t b, int *r0, int *r1)
-{
-    *r0 = (int)((ptrdiff_t)n * b / nb);
-    *r1 = (int)((ptrdiff_t)n * (b + 1) / nb);
-}
-
 /* The threads a step of mb examples uses: one when the step is too small to share, and
- * never more than the most row blocks any of its products has (extra threads would only
- * wait at the barriers). */
+ * never more than the most tiles any of its phases has (extra threads would only wait at
+ * the barriers). */
 int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)
 {
     double macs = 0;
-    int most = 1;
+    ptrdiff_t most = 1;
     for (int l = 1; l <= net->n_layers; l++) {
-        macs += (double)net->dims[l] * net->dims[l - 1];
-        most = n_blocks(net->dims[l]) > most ? n_blocks(net->dims[l]) : most;
-        most = n_blocks(net->dims[l - 1]) > most ? n_blocks(net->dims[l - 1]) : most;
+        const int n = net->dims[l], np = net->dims[l - 1];
+        const ptrdiff_t fwd = grid_tiles(grid_of(n, mb));
+        const ptrdiff_t bwd = grid_tiles(grid_of(np, n)) + grid_tiles(grid_of(np, mb));
+        macs += (double)n * np;
+        most = fwd > most ? fwd : most;
+        most = bwd > most ? bwd : most;
     }
     if (n_threads < 2 || macs * mb < PYDL_PARALLEL_MIN_MACS)
         return 1;
-    return n_threads > most ? most : n_threads;
+    return n_threads > most ? (int)most : n_threads;
 }
 
 /* losses per example in the loss buffer: n[L] for sigmoid/linear outputs, 1 for softmax */

@@ -439,7 +439,7 @@ typedef struct {
     T *A;                    /* A[1..L] one after the other, each (n[l], mb) */
     T *D[2];                 /* dZ[l] lives in D[l & 1] */
     T *loss;                 /* (n[L], mb): the loss of each output value (or example) */
-    T *Wn;                   /* a layer's W in its own orientation (forward_rows) */
+    T *Wn;                   /* every layer's W in its own orientation (transpose_weights) */
     /* training only: update number t with learning rate lr, applied at the end of the step;
      * reg (m_b times the regularization cost, computed before) joins the finiteness check */
     const pydl_optimizer *opt;
@@ -500,16 +500,18 @@ static double FN(keep_of)(const FN(step_ctx) *c, int l)
     return c->keep && l < c->net->n_layers ? c->keep[l - 1] : 1.0;
 }
 
-/* Inverted dropout on rows [r0, r1) of the (n, mb) matrix M of layer l: M *= D / keep.
- * Forward applies it to A[l]; backward to dA[l], with the same mask (regenerated). */
-static void FN(apply_dropout)(const FN(step_ctx) *c, int l, int r0, int r1, T *M)
+/* Inverted dropout on rows [r0, r1), columns [c0, c1) of the (n, mb) matrix M of layer l:
+ * M *= D / keep. Forward applies it to A[l]; backward to dA[l], with the same mask
+ * (regenerated). */
+static void FN(apply_dropout)(const FN(step_ctx) *c, int l, int r0, int r1, int c0, int c1,
+                              T *M)
 {
     const int n = c->net->dims[l];
     const double keep = FN(keep_of)(c, l);
     const uint32_t threshold = keep_threshold(keep);
     const T inv_keep = (T)(1.0 / keep);
     uint8_t bits[256];
-    for (ptrdiff_t j = 0; j < c->mb; j++) {
+    for (ptrdiff_t j = c0; j < c1; j++) {
         const uint64_t at = (uint64_t)(c->pos ? c->pos[j] : j); /* the place in the batch */
         for (int i0 = r0; i0 < r1; i0 += 256) {
             const int cnt = r1 - i0 < 256 ? r1 - i0 : 256;
@@ -569,38 +571,63 @@ static void FN(transpose)(int rows, int cols, const T *in, ptrdiff_t ldi, T *out
     }
 }
 
-/* Z[l] rows [r0, r1) for the whole batch, Z (n, mb) = W (n, np) . A_prev (np, mb) + b; with
- * `finish` (hidden layers) also the activation and dropout. The output layer is finished
- * by examples in step(): softmax needs whole columns. */
-static void FN(forward_rows)(const FN(step_ctx) *c, int l, int r0, int r1, int finish)
+/* Where layer l's W, in its own orientation (n, np) with ld n, lies in the Wn area. */
+static T *FN(wn_of)(const FN(step_ctx) *c, int l)
+{
+    ptrdiff_t off = 0;
+    for (int k = 1; k < l; k++)
+        off += (ptrdiff_t)c->net->dims[k] * c->net->dims[k - 1];
+    return c->Wn + off;
+}
+
+/* Units [share of this thread] of every layer's W copied to their own orientation: the
+ * forward product reads A = W (n, np) by columns, and theta holds W^T (np, n). */
+static void FN(transpose_weights)(const FN(step_ctx) *c, int tid, int n_threads)
+{
+    const pydl_net *net = c->net;
+    for (int l = 1; l <= net->n_layers; l++) {
+        const int n = net->dims[l], np = net->dims[l - 1];
+        ptrdiff_t u0, u1;
+        pydl_share(n, tid, n_threads, &u0, &u1);
+        FN(transpose)(np, (int)(u1 - u0), c->theta + w_off(net, l) + u0 * np, np,
+                      FN(wn_of)(c, l) + u0, n);
+    }
+}
+
+/* Z[l] rows [r0, r1), columns (examples) [c0, c1): Z (n, mb) = W (n, np) . A_prev (np, mb)
+ * + b; with `finish` (hidden layers) also the activation and dropout. The output layer is
+ * finished by examples in step(): softmax needs whole columns. */
+static void FN(forward_tile)(const FN(step_ctx) *c, int l, int r0, int r1, int c0, int c1,
+                             int finish)
 {
     const pydl_net *net = c->net;
     const int L = net->n_layers, mb = c->mb;
-    const int n = net->dims[l], np = net->dims[l - 1], nr = r1 - r0;
-    const T *W = c->theta + w_off(net, l);
+    const int n = net->dims[l], np = net->dims[l - 1], nr = r1 - r0, nc = c1 - c0;
     const int32_t *cols;
     const T *Ain = FN(layer_input)(c, l, &cols);
-    T *Z = l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb);
+    T *Z = (l == L && c->out ? c->out : c->A + FN(a_off)(net, l, mb)) + (ptrdiff_t)c0 * n;
     const int act = finish ? net->act[l - 1] : PYDL_LINEAR; /* the output's g comes later */
-    /* the product reads A by columns: rows r0..r1 of W (columns of the stored W^T) are
-     * copied to their own orientation, (nr, np), into this block's rows of the Wn area */
-    T *Wn = c->Wn + (ptrdiff_t)r0 * np;
-    FN(transpose)(np, nr, W + (ptrdiff_t)r0 * np, np, Wn, nr);
-    const pydl_epilogue ep = FN(epilogue)(act, net->leaky_slope, W + (ptrdiff_t)n * np + r0,
+    const pydl_epilogue ep = FN(epilogue)(act, net->leaky_slope,
+                                          c->theta + w_off(net, l) + (ptrdiff_t)n * np + r0,
                                           NULL, 0);
-    c->product(nr, mb, np, 1, Wn, nr, NULL, Ain, 1, np, cols, Z + r0, n, &ep);
+    if (cols)
+        cols += c0;
+    else
+        Ain += (ptrdiff_t)c0 * np;
+    c->product(nr, nc, np, 1, FN(wn_of)(c, l) + r0, n, NULL, Ain, 1, np, cols, Z + r0, n, &ep);
     if (!finish)
         return;
     if (!FN(epilogue_completes)(act))
-        FN(bias_activate)(act, (T)net->leaky_slope, n, r0, r1, mb, NULL, Z);
+        FN(bias_activate)(act, (T)net->leaky_slope, n, r0, r1, nc, NULL, Z);
     if (FN(keep_of)(c, l) < 1)
-        FN(apply_dropout)(c, l, r0, r1, Z);
+        FN(apply_dropout)(c, l, r0, r1, c0, c1, Z - (ptrdiff_t)c0 * n);
 }
 
-/* dW[l] columns [q0, q1) (i.e. rows of the stored dW^T), with the regularization terms
- * (l2/m) W + (l1/m) sign(W). Returns whether they are all finite (checked while they are
- * in cache: a separate pass over the gradient cost 2% of a batch-512 step). */
-static int FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
+/* dW[l] columns [q0, q1) (rows of the stored dW^T) for units [u0, u1), with the
+ * regularization terms (l2/m) W + (l1/m) sign(W). Returns whether they are all finite
+ * (checked while they are in cache: a separate pass over the gradient cost 2% of a
+ * batch-512 step). */
+static int FN(backward_dw_tile)(const FN(step_ctx) *c, int l, int q0, int q1, int u0, int u1)
 {
     const pydl_net *net = c->net;
     const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb, nq = q1 - q0;
@@ -612,15 +639,16 @@ static int FN(backward_dw_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const T *Ain = FN(layer_input)(c, l, &cols);
     const T inv_m = (T)1 / (T)(c->m_norm ? c->m_norm : mb);
     /* dW = (1/m) dZ . A_prev^T; stored as dW^T (np, n) = (1/m) A_prev (np, mb) . dZ^T (mb, n) */
-    c->product(nq, n, mb, inv_m, Ain + q0, np, cols, dZ, n, 1, NULL, dW + q0, np, NULL);
+    c->product(nq, u1 - u0, mb, inv_m, Ain + q0, np, cols, dZ + u0, n, 1, NULL,
+               dW + q0 + (ptrdiff_t)u0 * np, np, NULL);
     if (c->l2 != 0 || c->l1 != 0) {
         const T k2 = c->l2 * inv_m, k1 = c->l1 * inv_m;
-        for (ptrdiff_t u = 0; u < n; u++)
+        for (ptrdiff_t u = u0; u < u1; u++)
             for (ptrdiff_t q = u * np + q0; q < u * np + q1; q++)
                 dW[q] += k2 * W[q] + k1 * (T)((W[q] > 0) - (W[q] < 0));
     }
     int ok = 1;
-    for (ptrdiff_t u = 0; u < n; u++)
+    for (ptrdiff_t u = u0; u < u1; u++)
         ok &= FN(finite_range)(dW, u * np + q0, u * np + q1);
     return ok;
 }
@@ -670,15 +698,16 @@ static void FN(backward_db)(const FN(step_ctx) *c, int l, ptrdiff_t u0, ptrdiff_
         db[u] *= inv_m;
 }
 
-/* dA[l-1] rows [q0, q1) = (W[l]^T dZ[l]) rows, then dZ[l-1] = dA[l-1] * g'(Z[l-1]). */
-static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
+/* dA[l-1] rows [q0, q1), columns [c0, c1) = (W[l]^T dZ[l]), then dZ[l-1] = dA[l-1] *
+ * g'(Z[l-1]) there. */
+static void FN(backward_da_tile)(const FN(step_ctx) *c, int l, int q0, int q1, int c0, int c1)
 {
     const pydl_net *net = c->net;
-    const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb, nq = q1 - q0;
+    const int n = net->dims[l], np = net->dims[l - 1], mb = c->mb, nq = q1 - q0, nc = c1 - c0;
     const T *W = c->theta + w_off(net, l);
-    const T *dZ = c->D[l & 1];
-    T *dA = c->D[(l - 1) & 1];
-    const T *Aprev = c->A + FN(a_off)(net, l - 1, mb);
+    const T *dZ = c->D[l & 1] + (ptrdiff_t)c0 * n;
+    T *dA = c->D[(l - 1) & 1] + (ptrdiff_t)c0 * np;
+    const T *Aprev = c->A + FN(a_off)(net, l - 1, mb) + (ptrdiff_t)c0 * np;
     const double keep = FN(keep_of)(c, l - 1);
     const int act = net->act[l - 2];
     const T slope = (T)net->leaky_slope, a_scale = (T)keep;
@@ -686,15 +715,15 @@ static void FN(backward_da_rows)(const FN(step_ctx) *c, int l, int q0, int q1)
     const int fuse = keep >= 1 && FN(epilogue_completes)(act);
     const pydl_epilogue ep = FN(epilogue)(act, slope, NULL, Aprev + q0, np);
     /* (np, mb) = W^T (np, n) . dZ (n, mb); column-major W^T is the stored array itself */
-    c->product(nq, mb, n, 1, W + q0, np, NULL, dZ, 1, n, NULL, dA + q0, np, fuse ? &ep : NULL);
+    c->product(nq, nc, n, 1, W + q0, np, NULL, dZ, 1, n, NULL, dA + q0, np, fuse ? &ep : NULL);
     if (fuse)
         return;
     if (keep < 1) /* the same units as forward dropped, the same 1/keep_prob */
-        FN(apply_dropout)(c, l - 1, q0, q1, dA);
+        FN(apply_dropout)(c, l - 1, q0, q1, c0, c1, dA - (ptrdiff_t)c0 * np);
     if (nq == np) /* all rows: one contiguous block */
-        FN(mul_derivative)(act, slope, (ptrdiff_t)np * mb, Aprev, a_scale, dA);
+        FN(mul_derivative)(act, slope, (ptrdiff_t)np * nc, Aprev, a_scale, dA);
     else
-        for (ptrdiff_t j = 0; j < mb; j++)
+        for (ptrdiff_t j = 0; j < nc; j++)
             FN(mul_derivative)(act, slope, nq, Aprev + j * np + q0, a_scale, dA + j * np + q0);
 }
 
@@ -729,9 +758,10 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
 {
     const pydl_net *net = c->net;
     const int L = net->n_layers, mb = c->mb, n0 = net->dims[0];
-    ptrdiff_t c0, c1, b0, b1, u0, u1;
-    int nb, r0, r1;
+    ptrdiff_t c0, c1, t0, t1, u0, u1;
+    int r0, r1, k0, k1;
     pydl_share(mb, tid, n_threads, &c0, &c1);
+    FN(transpose_weights)(c, tid, n_threads);
     if (FN(gathers)(c)) { /* gather the batch (see layer_input) */
         for (ptrdiff_t j = c0; j < c1; j++) {
             const T *x = c->X + (c->idx ? (ptrdiff_t)c->idx[j] : c->first + j) * n0;
@@ -742,15 +772,15 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
             else
                 memcpy(c->Xb + j * n0, x, (size_t)n0 * sizeof(T));
         }
-        pydl_barrier(n_threads);
     }
+    pydl_barrier(n_threads); /* Wn (and Xb) complete */
     for (int l = 1; l <= L; l++) {
-        const int n = net->dims[l];
+        const tile_grid g = grid_of(net->dims[l], mb);
         const int finish = l < L; /* the output layer is finished by examples below */
-        block_share(n, tid, n_threads, &nb, &b0, &b1);
-        for (ptrdiff_t b = b0; b < b1; b++) {
-            block_rows(n, nb, b, &r0, &r1);
-            FN(forward_rows)(c, l, r0, r1, finish);
+        pydl_share(grid_tiles(g), tid, n_threads, &t0, &t1);
+        for (ptrdiff_t t = t0; t < t1; t++) {
+            grid_tile(g, t, &r0, &r1, &k0, &k1);
+            FN(forward_tile)(c, l, r0, r1, k0, k1, finish);
         }
         pydl_barrier(n_threads); /* A[l] complete */
     }
@@ -780,12 +810,18 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     for (int l = L; l >= 1; l--) {
         const int n = net->dims[l], np = net->dims[l - 1];
         pydl_barrier(n_threads); /* dZ[l] complete */
-        block_share(np, tid, n_threads, &nb, &b0, &b1);
-        for (ptrdiff_t b = b0; b < b1; b++) {
-            block_rows(np, nb, b, &r0, &r1);
-            finite &= FN(backward_dw_rows)(c, l, r0, r1);
-            if (l > 1)
-                FN(backward_da_rows)(c, l, r0, r1);
+        /* the tiles of dW[l] (np, n), then those of dA[l-1] (np, mb): both read dZ[l] */
+        const tile_grid gw = grid_of(np, n), ga = grid_of(np, mb);
+        const ptrdiff_t nw = grid_tiles(gw);
+        pydl_share(nw + (l > 1 ? grid_tiles(ga) : 0), tid, n_threads, &t0, &t1);
+        for (ptrdiff_t t = t0; t < t1; t++) {
+            if (t < nw) {
+                grid_tile(gw, t, &r0, &r1, &k0, &k1);
+                finite &= FN(backward_dw_tile)(c, l, r0, r1, k0, k1);
+            } else {
+                grid_tile(ga, t - nw, &r0, &r1, &k0, &k1);
+                FN(backward_da_tile)(c, l, r0, r1, k0, k1);
+            }
         }
         pydl_share(n, tid, n_threads, &u0, &u1);
         FN(backward_db)(c, l, u0, u1);
