@@ -23,8 +23,8 @@ def blas_hints(simd_level: str, blas: list[dict], coretype: str | None = None) -
         return []
     libs = ", ".join(f"{os.path.basename(str(lib.get('filepath')))} {lib.get('version')} "
                      f"({lib.get('architecture')})" for lib in slow)
-    measured = ("1.8x faster sgemm; pydl's float32 products run on pydl's own AVX-512 kernel "
-                "either way, its float64 products and NumPy's on this BLAS")
+    measured = ("1.8x faster sgemm; pydl's products run on pydl's own AVX-512 kernels "
+                "either way, NumPy's on this BLAS")
     if coretype:
         return [f"OPENBLAS_CORETYPE={coretype} in the environment holds OpenBLAS to kernels "
                 f"without AVX-512 on this CPU, which has it: {libs}. Unset it before Python "
@@ -35,10 +35,19 @@ def blas_hints(simd_level: str, blas: list[dict], coretype: str | None = None) -
             f"set before Python starts selects the AVX-512 kernels ({measured})."]
 
 
+_PATH_WORDS = {"avx512": "pydl's own kernels, AVX-512", "avx2": "pydl's own kernels, AVX2 + FMA",
+               "generic": "pydl's own kernels, generic C", "blas": "the BLAS"}
+
+
+def product_path_words(path: str) -> str:
+    """What the product path `path` (pydl._core.float_products()) is, in words."""
+    return f"{_PATH_WORDS[path]} (path {path!r}; PYDL_FLOAT_PRODUCTS chooses another)"
+
+
 def show_config(mode: str = "stdout") -> dict | None:
     """Report pydl's version, OpenMP, threads, the vector instruction set of its element
-    loops, what computes its float32 matrix products (pydl's own AVX-512 kernel or the
-    BLAS), the BLAS libraries loaded in this process, and advice when one of them runs
+    loops, what computes its matrix products (the product path: pydl's own AVX-512, AVX2 or
+    generic kernels, or the BLAS), the BLAS libraries loaded in this process, and advice when one of them runs
     slower kernels than the CPU allows.
 
     mode="stdout" prints the report; mode="dicts" returns it as a dict instead.
@@ -65,9 +74,7 @@ def show_config(mode: str = "stdout") -> dict | None:
     print(f"pydl {info['pydl']} on Python {info['python']}")
     print(f"  OpenMP: {'on' if info['openmp'] else 'off'}, up to {info['max_threads']} "
           f"thread(s); element loops: {simd}")
-    products = info["float_products"]
-    print(f"  float32 products: {'pydl (AVX-512)' if products == 'avx512' else 'BLAS'}; "
-          f"float64 products: BLAS")
+    print(f"  products (float32 and float64): {product_path_words(info['float_products'])}")
     for lib in blas:
         print(f"  BLAS: {lib['internal_api']} {lib['version']}, {lib['architecture']} kernels, "
               f"{lib['threading_layer']}, {lib['filepath']}")

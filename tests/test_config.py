@@ -7,7 +7,7 @@ from threadpoolctl import threadpool_info
 
 import pydl
 from pydl import _core
-from pydl.config import blas_hints
+from pydl.config import blas_hints, product_path_words
 from conftest import needs_controlled_blas
 
 
@@ -32,8 +32,8 @@ def test_stdout_report(capsys):
     info = pydl.show_config(mode="dicts")
     assert out.startswith(f"pydl {pydl.__version__}")
     assert f"element loops: {info['simd_level']}" in out
-    assert "float32 products: " + ("pydl (AVX-512)" if info["float_products"] == "avx512"
-                                   else "BLAS") in out
+    assert f"products (float32 and float64): {product_path_words(info['float_products'])}" \
+        in out
     for lib in info["blas"]:
         assert lib["filepath"] in out
     assert out.count("hint:") == len(info["hints"])
