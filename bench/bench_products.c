@@ -86,7 +86,7 @@ static const char *path_names[PATHS] = {"avx512", "avx2", "generic", "blas", "bl
     }                                                                                       \
                                                                                             \
     /* one product of shape s on path p (0..2: kernels[p]; 3: BLAS; 4: BLAS + passes) */    \
-    static void run_##SFX(const shape *s, int p, pydl_product_##SFX kernel, const T *X,     \
+    static void run_##SFX(const shape *s, int p, pydl_kernel_##SFX kernel, const T *X,     \
                           const int32_t *idx, T *in, const T *W, const T *dZ, const T *bias, \
                           T *C)                                                             \
     {                                                                                       \
@@ -142,7 +142,7 @@ static const char *path_names[PATHS] = {"avx512", "avx2", "generic", "blas", "bl
         }                                                                                   \
     }                                                                                       \
                                                                                             \
-    static void bench_##SFX(const shape *s, const pydl_product_##SFX *kernels, const T *X,  \
+    static void bench_##SFX(const shape *s, const pydl_kernel_##SFX *kernels, const T *X,  \
                             const int32_t *idx, T *in, const T *W, const T *dZ,             \
                             const T *bias, T *C, double *times)                             \
     {                                                                                       \
@@ -150,7 +150,7 @@ static const char *path_names[PATHS] = {"avx512", "avx2", "generic", "blas", "bl
             times[p] = -1;                                                                  \
             if (p < 3 && !kernels[p])                                                       \
                 continue;                                                                   \
-            const pydl_product_##SFX kernel = p < 3 ? kernels[p] : NULL;                    \
+            const pydl_kernel_##SFX kernel = p < 3 ? kernels[p] : NULL;                    \
             int reps = 1;                                                                   \
             for (;;) { /* calibrate: >= 4 ms per timing */                                 \
                 const double t0 = now();                                                    \
@@ -217,8 +217,8 @@ int main(void)
 #if defined(PYDL_HAVE_GEMM_AVX512) || defined(PYDL_HAVE_GEMM_AVX2)
     __builtin_cpu_init();
 #endif
-    pydl_product_f32 k32[3] = {NULL, NULL, pydl_gemm_generic_f32};
-    pydl_product_f64 k64[3] = {NULL, NULL, pydl_gemm_generic_f64};
+    pydl_kernel_f32 k32[3] = {NULL, NULL, pydl_gemm_generic_f32};
+    pydl_kernel_f64 k64[3] = {NULL, NULL, pydl_gemm_generic_f64};
 #ifdef PYDL_HAVE_GEMM_AVX512
     avx512 = __builtin_cpu_supports("avx512f");
     k32[0] = avx512 ? pydl_gemm_avx512_f32 : NULL;

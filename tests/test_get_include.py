@@ -17,7 +17,7 @@ PROGRAM = r"""
 #include "gemm_avx512.h"
 #include "gemm_generic.h"
 
-static int check(pydl_product_f32 f, const char *name) {
+static int check(pydl_kernel_f32 f, const char *name) {
     const float A[6] = {1, 2, 3, 4, 5, 6}, B[4] = {1, -1, 2, 0.5f}, bias[3] = {0, -20, 1};
     const float want[6] = {0, 0, 0, 2, 0, 5.5f}; /* relu(0.5 A B + bias) */
     float C[6];
