@@ -4,7 +4,8 @@
  * way the step calls them: one call per block of at most 64 rows of C.
  *
  *   pip install scipy-openblas32 && make -C bench bench_products && ./bench/bench_products
- *   (OPENBLAS_CORETYPE=Haswell ./bench/bench_products: OpenBLAS's AVX2 kernels)
+ *   (OPENBLAS_CORETYPE=Haswell ./bench/bench_products: OpenBLAS's AVX2 kernels;
+ *   ./bench/bench_products f32 mb=64: one type, the networks whose name holds "mb=64")
  *
  * Roles (C = M x N, K; mb the batch): forward l: M = n[l], N = mb, K = n[l-1], A = W's row
  * block (contiguous, lda = its rows), B = the layer's input column-major (layer 1: the
@@ -201,8 +202,10 @@ static int add_net(shape *out, const char *net, const int *dims, int L, int mb, 
     return n;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    /* optional: the type (f32, f64) and a part of the network's name, to run fewer */
+    const char *only_type = argc > 1 ? argv[1] : "", *only_net = argc > 2 ? argv[2] : "";
     static const char *roles[] = {"forward", "dW", "dA"};
     const int big[] = {784, 256, 128, 10}, tiny[] = {20, 64, 64, 1}, planar[] = {2, 4, 1};
     shape shapes[64];
@@ -245,6 +248,8 @@ int main(void)
     }
     double totals[2][5][PATHS] = {{{0}}};
     for (int is_double = 0; is_double < 2; is_double++) {
+        if (*only_type && strcmp(only_type, is_double ? "f64" : "f32") != 0)
+            continue;
         const size_t sz = is_double ? sizeof(double) : sizeof(float);
         void *X = malloc((size_t)X_ROWS * 784 * sz), *in = malloc(big_n * sz),
              *W = malloc(big_n * sz), *dZ = malloc(big_n * sz), *bias = malloc(784 * sz),
@@ -259,6 +264,8 @@ int main(void)
         printf("\n");
         for (int net = 0; net < nets; net++)
             for (int i = net_start[net]; i < net_start[net + 1]; i++) {
+                if (!strstr(shapes[i].net, only_net))
+                    continue;
                 const shape *s = &shapes[i];
                 double t[PATHS];
                 if (is_double)
@@ -279,6 +286,8 @@ int main(void)
             }
         printf("one step's products, us:\n");
         for (int net = 0; net < nets; net++) {
+            if (!strstr(shapes[net_start[net]].net, only_net))
+                continue;
             printf("%-22s %-8s %2s %4s %4s %4s", shapes[net_start[net]].net, "all", "", "", "",
                    "");
             for (int p = 0; p < PATHS; p++)

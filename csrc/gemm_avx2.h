@@ -26,6 +26,7 @@
 #define T float
 #define V __m256
 #define VL 8
+#define ROWV 2
 #define NR 6
 #define MC 128
 #define KC 384
@@ -53,6 +54,7 @@
 #define T double
 #define V __m256d
 #define VL 4
+#define ROWV 2
 #define NR 6
 #define MC 64
 #define KC 384

@@ -28,6 +28,7 @@
 #define T float
 #define V __m512
 #define VL 16
+#define ROWV 2
 #define NR 12
 #define MC 128
 #define KC 384
@@ -56,6 +57,7 @@
 #define T double
 #define V __m512d
 #define VL 8
+#define ROWV 2
 #define NR 12
 #define MC 64
 #define KC 384

@@ -14,6 +14,7 @@
  *   GT_PUBLIC        the product's name          GT(x)   a prefix for the helpers' names
  *   GT_ATTR          the target attribute        T, V    the element and vector types
  *   VL, NR, MC, KC   lanes; columns per tile; rows per block; the K chunk (K > 2 KC only)
+ *   ROWV             vectors of rows per tile (1 or 2: ROWV VL rows by NR columns)
  *   MASK             a lane mask: V_LANES(n), the first n lanes (1 <= n <= VL)
  *   V_LOAD(p) V_LOADM(p, m) V_STORE(p, v) V_STOREM(p, m, v) V_SET1(x) V_ZERO()
  *   V_FMA(a, b, c) = a b + c fused   V_MUL(a, b)   V_ADD(a, b)
@@ -153,10 +154,10 @@ GT_ATTR static void GT(block)(int M, int N, int k0, int kc, int resume, T alpha,
 #define GT_AT(i) Ak + (i), lda, ak, b, sbk, Cj + (i), ldc, ep, bias ? bias + (i) : NULL, \
                  Gj ? Gj + (i) : NULL
         int i0 = 0;
-        for (; i0 + 2 * VL <= M; i0 += 2 * VL)
-            GT(column_tile)(2, 0, full, nc, resume, kc, alpha, GT_AT(i0));
+        for (; i0 + ROWV * VL <= M; i0 += ROWV * VL)
+            GT(column_tile)(ROWV, 0, full, nc, resume, kc, alpha, GT_AT(i0));
         const int rest = M - i0;
-        if (rest > VL)
+        if (ROWV == 2 && rest > VL)
             GT(column_tile)(2, 1, V_LANES(rest - VL), nc, resume, kc, alpha, GT_AT(i0));
         else if (rest > 0)
             GT(column_tile)(1, 1, V_LANES(rest), nc, resume, kc, alpha, GT_AT(i0));
@@ -200,6 +201,7 @@ GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_
 #undef T
 #undef V
 #undef VL
+#undef ROWV
 #undef NR
 #undef MC
 #undef KC
