@@ -19,6 +19,7 @@ import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+from setuptools.command.build_py import build_py
 
 OPENMP_PROBE = r"""
 #include <omp.h>
@@ -95,6 +96,17 @@ class BuildExt(build_ext):
         super().build_extensions()
 
 
+class BuildPy(build_py):
+    """The package, plus the C headers (csrc/*.h) in pydl/include: pydl.get_include()."""
+
+    def run(self):
+        super().run()
+        target = os.path.join(self.build_lib, "pydl", "include")
+        os.makedirs(target, exist_ok=True)
+        for header in sorted(glob.glob(os.path.join("csrc", "*.h"))):
+            self.copy_file(header, os.path.join(target, os.path.basename(header)))
+
+
 extensions = [
     Extension(
         "pydl._core",
@@ -111,5 +123,5 @@ setup(
         build_dir="build/cython",  # keep generated C out of the tree (and out of the sdist)
         compiler_directives={"language_level": 3},
     ),
-    cmdclass={"build_ext": BuildExt},
+    cmdclass={"build_ext": BuildExt, "build_py": BuildPy},
 )

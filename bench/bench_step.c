@@ -3,9 +3,9 @@
  * 784-256-128-10 ReLU/softmax network with Adam, against the same step's matrix products
  * issued as plain sgemm calls (what a hand-written C trainer would spend on GEMM alone).
  *
- *   make -C bench step && ./bench/bench_step [threads]
+ *   pip install scipy-openblas32 && make -C bench step && ./bench/bench_step [threads]
  *
- * Links OpenBLAS (Debian: apt install libopenblas-dev). pydl runs its own OpenMP threads and
+ * Links the OpenBLAS of PyPI's scipy-openblas32 (its symbols carry the prefix scipy_). pydl runs its own OpenMP threads and
  * computes its products sequentially in each (one thread pool), with its own kernel on
  * AVX-512 CPUs (else BLAS, held at one thread for pydl); the plain sgemm calls get the same
  * number of threads from OpenBLAS.
@@ -16,9 +16,11 @@
 
 #include "pydl.h"
 
-void sgemm_(char *, char *, int *, int *, int *, float *, float *, int *, float *, int *,
-            float *, float *, int *);
-void openblas_set_num_threads(int); /* OpenBLAS's own control of its thread pool */
+void scipy_sgemm_(char *, char *, int *, int *, int *, float *, float *, int *, float *, int *,
+                  float *, float *, int *);
+void scipy_openblas_set_num_threads(int); /* OpenBLAS's own control of its thread pool */
+#define sgemm_ scipy_sgemm_
+#define openblas_set_num_threads scipy_openblas_set_num_threads
 
 static double now(void)
 {
@@ -64,10 +66,10 @@ int main(int argc, char **argv)
         float *work = malloc(pydl_workspace_size(&net, bs) * sizeof *work);
         double lr = 0.001, cost;
         openblas_set_num_threads(1);
-        pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, 0, 1, &lr, &cost, NULL, NULL,
+        pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, NULL, 0, 1, &lr, &cost, NULL, NULL,
                        &done, perm, work); /* warm-up */
         double t0 = now();
-        pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, 1, 1, &lr, &cost, NULL, NULL,
+        pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, NULL, 1, 1, &lr, &cost, NULL, NULL,
                        &done, perm, work);
         const double step = (now() - t0) / ((m + bs - 1) / bs) * 1e6;
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from threadpoolctl import threadpool_info
 
@@ -11,6 +12,39 @@ from pydl._version import __version__
 
 # OpenBLAS kernel sets that use AVX-512 (threadpoolctl reports OpenBLAS's core name)
 _OPENBLAS_AVX512 = {"skylakex", "cooperlake", "sapphirerapids"}
+
+
+def get_include() -> str:
+    """The directory of pydl's C headers, for C code built against pydl's kernels.
+
+    It holds ``products.h`` (the product kernels' contract), their kernels
+    (``gemm_avx512.h``, ``gemm_avx2.h``, ``gemm_generic.h``: header-only) and ``pydl.h``
+    (the C core's API). Installed, they are in ``pydl/include``; from a source checkout
+    (an editable or in-place build), in its ``csrc``.
+
+    Returns
+    -------
+    str
+        The directory, for a compiler's ``-I``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If neither directory holds the headers (a broken installation).
+
+    Examples
+    --------
+    >>> import os, pydl
+    >>> os.path.isfile(os.path.join(pydl.get_include(), "products.h"))
+    True
+    """
+    package = Path(__file__).resolve().parent
+    for folder in (package / "include", package.parent / "csrc"):
+        if (folder / "products.h").is_file():
+            return str(folder)
+    raise FileNotFoundError(
+        f"pydl's C headers are in neither {package / 'include'} nor {package.parent / 'csrc'}: "
+        "reinstall pydl (pip install --force-reinstall pydl)")
 
 
 def blas_hints(simd_level: str, blas: list[dict], coretype: str | None = None) -> list[str]:

@@ -1,0 +1,221 @@
+/*
+ * gemm_tile.h -- the register-tiled product kernel of products.h, written once and
+ * instantiated per (instruction set, type) by gemm_avx512.h and gemm_avx2.h.
+ *
+ * Tiles of 2 VL rows by NR columns of C are held in 2 NR vector registers over a chunk of K;
+ * A is read in place (column k: 2 vectors of its contiguous rows), B by broadcasts (no
+ * packing, no scratch). Chunks of K and blocks of MC rows keep the A block in L2 and the
+ * tile's columns of B in L1 while the tiles pass. Every element is alpha * (one FMA chain
+ * over k = 0..K-1 from 0), then the epilogue: between chunks the chain's value waits in C,
+ * exactly, and narrow or masked tiles run the same chains, so every tile, edge and split
+ * gives the same bits (and the same as every other kernel of products.h).
+ *
+ * The includer defines, and this file undefines:
+ *   GT_PUBLIC        the product's name          GT(x)   a prefix for the helpers' names
+ *   GT_ATTR          the target attribute        T, V    the element and vector types
+ *   VL, NR, MC, KC   lanes; columns per tile; rows per block; the K chunk (K > 2 KC only)
+ *   ROWV             vectors of rows per tile (1 or 2: ROWV VL rows by NR columns)
+ *   MASK             a lane mask: V_LANES(n), the first n lanes (1 <= n <= VL)
+ *   V_LOAD(p) V_LOADM(p, m) V_STORE(p, v) V_STOREM(p, m, v) V_SET1(x) V_ZERO()
+ *   V_FMA(a, b, c) = a b + c fused   V_MUL(a, b)   V_ADD(a, b)
+ *   V_ROUNDED(v)     a statement that keeps the compiler from fusing v's product into the
+ *                    next addition (GCC contracts across statements by default)
+ *   V_RELU(s, v)     s > 0 ? v : +0        V_LEAKY(s, v, slope)  s > 0 ? v : slope v
+ */
+
+/* Rows [0, nv VL) of the tile (the last vector's lanes: `last`, or all where !edge), by
+ * `width` columns at column pointers b[0..width) of B (nv, edge, width, resume: constants
+ * where this is inlined), over K values of k; the chains start from 0, or from C where
+ * `resume`. Columns >= nc are computed (on a repeated column) but not stored. With an
+ * epilogue ep (the last chunk of K only), bias and gate point at the tile's rows and first
+ * column. */
+GT_ATTR static inline __attribute__((always_inline)) void
+GT(tile)(int nv, int edge, MASK last, int width, int nc, int resume, int K, T alpha,
+         const T *A, ptrdiff_t lda, const int32_t *acols, const T *const *b, ptrdiff_t sbk,
+         T *C, ptrdiff_t ldc, const pydl_epilogue *ep, const T *bias, const T *gate)
+{
+    /* every loop over the tile's columns is unrolled, so that acc0/acc1 stay in registers
+     * (an array indexed at run time lives in memory: the kernel ran at a third the speed) */
+#define GT_LOAD0(p) (nv == 1 && edge ? V_LOADM((p), last) : V_LOAD(p))
+#define GT_LOAD1(p) (edge ? V_LOADM((p), last) : V_LOAD(p))
+    V acc0[NR], acc1[NR];
+    _Pragma("GCC unroll 12") for (int c = 0; c < width; c++)
+    {
+        const T *in = C + (c < nc ? c : 0) * ldc;
+        acc0[c] = resume ? GT_LOAD0(in) : V_ZERO();
+        acc1[c] = resume && nv == 2 ? GT_LOAD1(in + VL) : V_ZERO();
+    }
+    for (int k = 0; k < K; k++) {
+        const T *a = A + (acols ? acols[k] : k) * lda;
+        const V a0 = GT_LOAD0(a);
+        const V a1 = nv == 2 ? GT_LOAD1(a + VL) : V_ZERO();
+        const ptrdiff_t kb = k * sbk;
+        _Pragma("GCC unroll 12") for (int c = 0; c < width; c++)
+        {
+            const V bc = V_SET1(b[c][kb]);
+            acc0[c] = V_FMA(a0, bc, acc0[c]);
+            if (nv == 2)
+                acc1[c] = V_FMA(a1, bc, acc1[c]);
+        }
+    }
+    const V va = V_SET1(alpha);
+    const V slope = V_SET1(ep ? (T)ep->slope : (T)0);
+    const V b0 = bias ? GT_LOAD0(bias) : V_ZERO();
+    const V b1 = bias && nv == 2 ? GT_LOAD1(bias + VL) : V_ZERO();
+    _Pragma("GCC unroll 12") for (int c = 0; c < width; c++)
+    {
+        if (c >= nc)
+            break;
+        V v0 = V_MUL(acc0[c], va), v1 = V_MUL(acc1[c], va);
+        if (ep) {
+            if (bias) {
+                V_ROUNDED(v0);
+                V_ROUNDED(v1);
+                v0 = V_ADD(v0, b0);
+                v1 = V_ADD(v1, b1);
+            }
+            if (ep->rectify != PYDL_RECTIFY_NONE) {
+                const T *g = gate ? gate + c * ep->ldg : NULL;
+                const V s0 = g ? GT_LOAD0(g) : v0;
+                const V s1 = g && nv == 2 ? GT_LOAD1(g + VL) : v1;
+                if (ep->rectify == PYDL_RECTIFY_RELU) {
+                    v0 = V_RELU(s0, v0);
+                    v1 = V_RELU(s1, v1);
+                } else {
+                    v0 = V_LEAKY(s0, v0, slope);
+                    v1 = V_LEAKY(s1, v1, slope);
+                }
+            }
+        }
+        T *out = C + c * ldc;
+        if (nv == 1) {
+            if (edge)
+                V_STOREM(out, last, v0);
+            else
+                V_STORE(out, v0);
+        } else {
+            V_STORE(out, v0);
+            if (edge)
+                V_STOREM(out + VL, last, v1);
+            else
+                V_STORE(out + VL, v1);
+        }
+    }
+#undef GT_LOAD0
+#undef GT_LOAD1
+}
+
+/* The tile of nc columns, computed in the narrowest of NR, 2NR/3, NR/3, 2 or 1 columns that
+ * holds them (the same FMA chains in all: only fewer wasted columns). */
+GT_ATTR static inline __attribute__((always_inline)) void
+GT(column_tile)(int nv, int edge, MASK last, int nc, int resume, int K, T alpha, const T *A,
+                ptrdiff_t lda, const int32_t *acols, const T *const *b, ptrdiff_t sbk, T *C,
+                ptrdiff_t ldc, const pydl_epilogue *ep, const T *bias, const T *gate)
+{
+#define GT_TILE(width, resume_) \
+    GT(tile)(nv, edge, last, width, nc, resume_, K, alpha, A, lda, acols, b, sbk, C, ldc, \
+             ep, bias, gate)
+    if (resume) /* a constant here too: a run-time choice spilled accumulators */
+        GT_TILE(NR, 1);
+    else if (nc > 2 * NR / 3)
+        GT_TILE(NR, 0);
+    else if (nc > NR / 3)
+        GT_TILE(2 * NR / 3, 0);
+    else if (nc > 2)
+        GT_TILE(NR / 3, 0);
+    else if (nc == 2)
+        GT_TILE(2, 0);
+    else
+        GT_TILE(1, 0);
+#undef GT_TILE
+}
+
+/* The M rows by N columns of C over k in [k0, k0 + kc): the tiles, 2 VL rows at a time down
+ * each NR columns of B. */
+GT_ATTR static void GT(block)(int M, int N, int k0, int kc, int resume, T alpha, const T *A,
+                              ptrdiff_t lda, const int32_t *acols, const T *B, ptrdiff_t sbk,
+                              ptrdiff_t sbj, const int32_t *bcols, T *C, ptrdiff_t ldc,
+                              const pydl_epilogue *ep)
+{
+    const MASK full = V_LANES(VL);
+    const T *Ak = acols ? A : A + k0 * lda;
+    const int32_t *ak = acols ? acols + k0 : NULL;
+    const T *bias = ep ? (const T *)ep->bias : NULL;
+    const T *gate = ep ? (const T *)ep->gate : NULL;
+    for (int j0 = 0; j0 < N; j0 += NR) {
+        const int nc = N - j0 < NR ? N - j0 : NR;
+        const T *b[NR];
+        for (int c = 0; c < NR; c++) { /* past the edge: the last column again */
+            const int j = j0 + (c < nc ? c : nc - 1);
+            b[c] = B + k0 * sbk + (ptrdiff_t)(bcols ? bcols[j] : j) * sbj;
+        }
+        T *Cj = C + (ptrdiff_t)j0 * ldc;
+        const T *Gj = gate ? gate + (ptrdiff_t)j0 * ep->ldg : NULL;
+#define GT_AT(i) Ak + (i), lda, ak, b, sbk, Cj + (i), ldc, ep, bias ? bias + (i) : NULL, \
+                 Gj ? Gj + (i) : NULL
+        int i0 = 0;
+        for (; i0 + ROWV * VL <= M; i0 += ROWV * VL)
+            GT(column_tile)(ROWV, 0, full, nc, resume, kc, alpha, GT_AT(i0));
+        const int rest = M - i0;
+        if (ROWV == 2 && rest > VL)
+            GT(column_tile)(2, 1, V_LANES(rest - VL), nc, resume, kc, alpha, GT_AT(i0));
+        else if (rest > 0)
+            GT(column_tile)(1, 1, V_LANES(rest), nc, resume, kc, alpha, GT_AT(i0));
+#undef GT_AT
+    }
+}
+
+/* The product of products.h (see there), with the epilogue ep (or NULL) on its final store.
+ * No allocation, no alignment required, nothing read or written outside the operands. */
+GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_t lda,
+                              const int32_t *acols, const T *B, ptrdiff_t sbk, ptrdiff_t sbj,
+                              const int32_t *bcols, T *C, ptrdiff_t ldc,
+                              const pydl_epilogue *ep)
+{
+    /* rows in blocks of MC, and a K over 2 KC in equal chunks of at most KC: an A block of
+     * at most MC x 2 KC values (a shorter K in chunks gained nothing, and lost the narrow
+     * tiles, which a resumed chain does without) */
+    const int chunks = K > 2 * KC ? (K + KC - 1) / KC : 1;
+    if (M <= 0 || N <= 0)
+        return;
+    for (int q = 0; q < chunks; q++) {
+        const int k0 = (int)((ptrdiff_t)K * q / chunks);
+        const int k1 = (int)((ptrdiff_t)K * (q + 1) / chunks);
+        const int final = q == chunks - 1; /* alpha and the epilogue once, at the end */
+        for (int i_lo = 0; i_lo < M; i_lo += MC) {
+            const int i_hi = M - i_lo < MC ? M : i_lo + MC;
+            pydl_epilogue at = ep ? *ep : (pydl_epilogue){0};
+            if (ep && ep->bias)
+                at.bias = (const T *)ep->bias + i_lo;
+            if (ep && ep->gate)
+                at.gate = (const T *)ep->gate + i_lo;
+            GT(block)(i_hi - i_lo, N, k0, k1 - k0, q > 0, final ? alpha : (T)1, A + i_lo, lda,
+                      acols, B, sbk, sbj, bcols, C + i_lo, ldc, ep && final ? &at : NULL);
+        }
+    }
+}
+
+#undef GT_PUBLIC
+#undef GT
+#undef GT_ATTR
+#undef T
+#undef V
+#undef VL
+#undef ROWV
+#undef NR
+#undef MC
+#undef KC
+#undef MASK
+#undef V_LANES
+#undef V_LOAD
+#undef V_LOADM
+#undef V_STORE
+#undef V_STOREM
+#undef V_SET1
+#undef V_ZERO
+#undef V_FMA
+#undef V_MUL
+#undef V_ADD
+#undef V_ROUNDED
+#undef V_RELU
+#undef V_LEAKY
