@@ -7,7 +7,7 @@
  * Row j of A starts at A + j lda, row i of W at W + i K (theta's row-major W[l]), row j of C
  * at C + j ldc: the rows of X a user passes and the rows of theta's W[l] are both read along
  * k where they lie, so a single example needs no transpose and no packing (the training
- * step's kernels, sgemm.h and BLAS, read W across k and copy it first).
+ * step's product kernels (products.h) read W across k and copy it first).
  *
  * The order of every element is fixed: DOT_VL lanes, lane r an FMA chain over the k with
  * k % DOT_VL == r in increasing k from 0 (past K: zeros, which add +0), then the lanes

@@ -15,7 +15,9 @@
 #include "philox.h"
 #include "fastmath.h"
 #include "products.h"
-#include "sgemm.h"
+#include "gemm_avx512.h"
+#include "gemm_avx2.h"
+#include "gemm_generic.h"
 
 /* Below this many multiply-adds per step, one thread beats a parallel region. */
 #define PYDL_PARALLEL_MIN_MACS 65536
@@ -52,17 +54,30 @@ typedef struct {
     const char *name;
     pydl_kernel_f32 f32;
     pydl_kernel_f64 f64;
+    int gathers;        /* the step copies a shuffled batch's examples together first (else
+                         * the kernels read them where they lie in X) */
 } product_path;
 
-/* in pydl's order of preference (the first one the CPU runs is the default) */
+/* in pydl's order of preference: the first one the CPU runs is the default ("generic" is
+ * for CPUs pydl has no vector kernels for; on x86-64 without FMA its fma() calls are slow,
+ * and the BLAS comes first) */
 static const product_path PATHS[] = {
-#ifdef PYDL_HAVE_OWN_SGEMM
-    {"avx512", pydl_sgemm_avx512, blas_product_f64},
+#ifdef PYDL_HAVE_GEMM_AVX512
+    {"avx512", pydl_gemm_avx512_f32, pydl_gemm_avx512_f64, 0},
 #endif
-    {"blas", blas_product_f32, blas_product_f64},
+#ifdef PYDL_HAVE_GEMM_AVX2
+    {"avx2", pydl_gemm_avx2_f32, pydl_gemm_avx2_f64, 0},
+#endif
+#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
+    {"blas", blas_product_f32, blas_product_f64, 1},
+    {"generic", pydl_gemm_generic_f32, pydl_gemm_generic_f64, 0},
+#else
+    {"generic", pydl_gemm_generic_f32, pydl_gemm_generic_f64, 0},
+    {"blas", blas_product_f32, blas_product_f64, 1},
+#endif
 };
 enum { N_PATHS = sizeof PATHS / sizeof PATHS[0] };
-static const product_path *products = &PATHS[N_PATHS - 1];
+static const product_path *products = &PATHS[0];
 
 /* whether this CPU runs the path's kernels */
 static int path_runs(const product_path *p)
@@ -512,7 +527,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #undef DOT_RJ
 #undef DOT_RI1
 
-#ifdef PYDL_HAVE_OWN_SGEMM /* x86-64 with GCC or clang: AVX2 + FMA and AVX-512 versions */
+#ifdef PYDL_HAVE_GEMM_AVX2 /* x86-64 with GCC or clang: AVX2 + FMA and AVX-512 versions */
 #define PYDL_HAVE_DOT_X86 1
 /* AVX2: 16 ymm registers hold a 4 x 2 tile, its 2 rows of A and a row of W */
 #define DOT_TARGET __attribute__((target("avx2,fma")))
@@ -612,7 +627,7 @@ const char *pydl_inference_kernel(void)
 #define T float
 #define SFX f32
 #define PRODUCT_T pydl_kernel_f32
-#define PRODUCT_NOW() (PYDL_LOAD(products)->f32)
+#define PATH_KERNEL(p) ((p)->f32)
 #define DOT_T_FN dot_f32_fn
 #define DOT_NOW() PYDL_LOAD(dot_f32)
 #define GEMM blas_sgemm
@@ -627,7 +642,7 @@ const char *pydl_inference_kernel(void)
 #undef T
 #undef SFX
 #undef PRODUCT_T
-#undef PRODUCT_NOW
+#undef PATH_KERNEL
 #undef DOT_T_FN
 #undef DOT_NOW
 #undef GEMM
@@ -642,7 +657,7 @@ const char *pydl_inference_kernel(void)
 #define T double
 #define SFX f64
 #define PRODUCT_T pydl_kernel_f64
-#define PRODUCT_NOW() (PYDL_LOAD(products)->f64)
+#define PATH_KERNEL(p) ((p)->f64)
 #define DOT_T_FN dot_f64_fn
 #define DOT_NOW() PYDL_LOAD(dot_f64)
 #define GEMM blas_dgemm

@@ -99,11 +99,6 @@ static void FN(blas_product)(int M, int N, int K, T alpha, const T *A, ptrdiff_t
         FN(epilogue_pass)(M, N, C, ldc, ep);
 }
 
-/* whether the path reads a batch's examples where they lie in X (else they are gathered) */
-static int FN(reads_in_place)(PRODUCT_T product)
-{
-    return product != FN(blas_product);
-}
 
 /* ---- activations -------------------------------------------------------------------- */
 
@@ -425,8 +420,9 @@ typedef struct {
     const T *Y;
     const int32_t *labels;
     const T *sw;             /* sample weights of the whole X, or NULL */
-    PRODUCT_T product;       /* what computes this call's products (read once at its start:
-                              * a switch by another thread takes effect at the next call) */
+    PRODUCT_T product;       /* what computes this call's products, and whether the step */
+    int gathers_picked;      /* gathers picked examples for it (both read once at the call's
+                              * start: a switch by another thread waits for the next call) */
     T sw_scale;              /* mb / (the batch's sum of sw): dZ[L] and losses get sw * this */
     int with_cost;           /* Y or labels given */
     int with_grad;           /* run the backward pass into grad */
@@ -460,6 +456,14 @@ typedef struct {
     const int32_t *pos;      /* NULL: j */
     int defer_update;
 } FN(step_ctx);
+
+/* Points c at the product path in use now (read once). */
+static void FN(use_path)(FN(step_ctx) *c)
+{
+    const product_path *path = PYDL_LOAD(products);
+    c->product = PATH_KERNEL(path);
+    c->gathers_picked = path->gathers;
+}
 
 /* One example's image (h, w, c) in C order: out = shift(flip(in)), zeros filling in. */
 static void FN(augment_image)(const pydl_augment *aug, pydl_aug_choice ch, const T *in, T *out)
@@ -538,7 +542,7 @@ static ptrdiff_t FN(a_off)(const pydl_net *net, int l, int mb)
  * for a product path that cannot read them in place. */
 static int FN(gathers)(const FN(step_ctx) *c)
 {
-    return c->aug || (c->idx && !FN(reads_in_place)(c->product));
+    return c->aug || (c->idx && c->gathers_picked);
 }
 
 /* The input of layer l, (n[l-1], mb) with column j at A + j n[l-1]; or, where *cols is set,
@@ -943,10 +947,10 @@ int FN(pydl_product)(int M, int N, int K, double alpha, const T *A, int lda,
                      T *C, int ldc, const T *bias, const T *gate, int ldg, int rectify,
                      double slope)
 {
-    const PRODUCT_T product = PRODUCT_NOW();
+    const PRODUCT_T product = PATH_KERNEL(PYDL_LOAD(products));
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
-    if ((acols || bcols) && !FN(reads_in_place)(product))
+    if ((acols || bcols) && product == FN(blas_product))
         return PYDL_ERR_ARGUMENT;
     const pydl_epilogue ep = {bias, gate, ldg, rectify, slope};
     const int with_ep = bias || gate || rectify != PYDL_RECTIFY_NONE;
@@ -985,7 +989,7 @@ int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, 
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; c.out = out; /* not written */
-    c.product = PRODUCT_NOW();
+    FN(use_path)(&c);
     FN(run_step)(&c, pydl_effective_threads(n_threads, net, m));
     return PYDL_OK;
 }
@@ -1129,7 +1133,7 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
-    c.product = PRODUCT_NOW();
+    FN(use_path)(&c);
     c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = grad != NULL;
     if (grad)
@@ -1153,7 +1157,7 @@ int FN(pydl_propagate)(const pydl_net *net, const double *keep, const uint8_t *c
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
-    c.product = PRODUCT_NOW();
+    FN(use_path)(&c);
     c.out = out;
     c.keep = keep; c.masks = masks;
     c.dA = dA;
@@ -1190,7 +1194,7 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     FN(step_ctx) c = {0};
     FN(carve)(net, bs < m ? bs : m, work, &c);
     c.net = net; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
-    c.product = PRODUCT_NOW();
+    FN(use_path)(&c);
     c.with_cost = 1; c.with_grad = 1;
     c.opt = tr->opt; c.v = v; c.s = s;
     c.sw = sw;

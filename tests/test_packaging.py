@@ -194,6 +194,8 @@ def _unwanted(relpath):
         return None
     if parts[0] == "data":
         return "unexpected data file"
+    if parts[0] == "include" and len(parts) == 2 and name.endswith(".h"):
+        return None  # the C headers pydl.get_include() names
     if name.endswith((".pyx", ".pxd", ".c", ".h", ".o")):
         return "build source"
     if not name.endswith(ALLOWED_IN_PACKAGE):
