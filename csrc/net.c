@@ -228,12 +228,24 @@ static ptrdiff_t grid_tiles(tile_grid g)
     return (ptrdiff_t)g.nbr * g.nbc;
 }
 
+/* The first row of row block b: an even share, rounded to a multiple of TILE_ROW_ALIGN
+ * (the kernels' tiles are 16 or 32 rows: 784 rows in 12 blocks of 64-80, not of 65-66,
+ * whose last row would take a tile of its own). */
+#define TILE_ROW_ALIGN 32
+static int grid_row(tile_grid g, ptrdiff_t b)
+{
+    if (b >= g.nbr)
+        return g.rows;
+    const ptrdiff_t even = (ptrdiff_t)g.rows * b / g.nbr;
+    return (int)((even + TILE_ROW_ALIGN / 2) / TILE_ROW_ALIGN * TILE_ROW_ALIGN);
+}
+
 /* Rows [r0, r1) and columns [c0, c1) of tile t (tiles of one row block are consecutive). */
 static void grid_tile(tile_grid g, ptrdiff_t t, int *r0, int *r1, int *c0, int *c1)
 {
     const ptrdiff_t br = t / g.nbc, bc = t % g.nbc;
-    *r0 = (int)((ptrdiff_t)g.rows * br / g.nbr);
-    *r1 = (int)((ptrdiff_t)g.rows * (br + 1) / g.nbr);
+    *r0 = grid_row(g, br);
+    *r1 = grid_row(g, br + 1);
     *c0 = (int)((ptrdiff_t)g.cols * bc / g.nbc);
     *c1 = (int)((ptrdiff_t)g.cols * (bc + 1) / g.nbc);
 }
