@@ -48,6 +48,7 @@ header says which; PyTorch and JAX bring their own). Run:
     python bench/bench_training.py [--threads N] [--quick] [--only 784-f32,planar]
     env -u OPENBLAS_CORETYPE python bench/bench_training.py   # OpenBLAS's own kernel choice
     PYDL_FLOAT_PRODUCTS=blas python bench/bench_training.py   # force one pydl product path
+    python bench/bench_training.py --avx2   # an AVX2 machine on an AVX-512 one (below)
 (some machines set OPENBLAS_CORETYPE=Haswell, which holds OpenBLAS to AVX2 kernels on an
 AVX-512 CPU; `pydl config` says what a machine runs with). A peer that is not installed
 is skipped and named in the header.
@@ -70,6 +71,15 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests"))
 
 import reference as R  # noqa: E402  (the course-literal NumPy oracle)
+
+# --avx2: an AVX2 machine on an AVX-512 one, as far as each framework lets itself be held
+# (set before pydl reads it at import; the children inherit it): pydl's product path,
+# OpenBLAS's kernels (NumPy, scikit-learn, pydl's BLAS path), XLA's code generation and
+# PyTorch's kernels. pydl's element loops (activations, Adam: a few % of a step) still pick
+# their AVX-512 build at load; the header says so.
+if "--avx2" in sys.argv:
+    os.environ.update({"PYDL_FLOAT_PRODUCTS": "avx2", "OPENBLAS_CORETYPE": "Haswell",
+                       "XLA_FLAGS": "--xla_cpu_max_isa=AVX2", "ATEN_CPU_CAPABILITY": "avx2"})
 
 import pydl  # noqa: E402
 
@@ -476,6 +486,9 @@ def header(peers_present):
         print(f"BLAS {os.path.basename(lib['filepath'])} {lib['version']}: "
               f"{lib['architecture']} kernels")
     print(f"OPENBLAS_CORETYPE={os.environ.get('OPENBLAS_CORETYPE', '(unset)')}")
+    if os.environ.get("XLA_FLAGS") or os.environ.get("ATEN_CPU_CAPABILITY"):
+        print(f"XLA_FLAGS={os.environ.get('XLA_FLAGS', '(unset)')}, "
+              f"ATEN_CPU_CAPABILITY={os.environ.get('ATEN_CPU_CAPABILITY', '(unset)')}")
     versions = []
     for p in ("sklearn", "torch", "jax"):
         if peers_present[p]:
@@ -492,6 +505,8 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller run (a smoke test)")
     parser.add_argument("--only", default=",".join(WORKLOADS),
                         help=f"comma-separated workloads among {', '.join(WORKLOADS)}")
+    parser.add_argument("--avx2", action="store_true",
+                        help="on an AVX-512 CPU, hold every framework to AVX2 (module top)")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # internal: one framework
     args = parser.parse_args()
     only = args.only.split(",")
