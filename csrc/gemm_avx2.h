@@ -19,6 +19,27 @@
 #define PYDL_HAVE_GEMM_AVX2 1
 #include <immintrin.h>
 
+/* The first n lanes of v stored at p, through a copy on the stack: vmaskmov's store is
+ * microcoded on AMD's Zen (tiles of 1-8 rows, e.g. the planar network's, store every
+ * column that way). */
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+pydl_avx2_store_f32(float *p, int n, __m256 v)
+{
+    float lane[8];
+    _mm256_storeu_ps(lane, v);
+    for (int i = 0; i < n; i++)
+        p[i] = lane[i];
+}
+
+__attribute__((target("avx2,fma"), always_inline)) static inline void
+pydl_avx2_store_f64(double *p, int n, __m256d v)
+{
+    double lane[4];
+    _mm256_storeu_pd(lane, v);
+    for (int i = 0; i < n; i++)
+        p[i] = lane[i];
+}
+
 /* ---- float: 8 lanes ---- */
 #define GT_PUBLIC pydl_gemm_avx2_f32
 #define GT(x) pydl_avx2_f32_##x
@@ -30,12 +51,13 @@
 #define NR 6
 #define MC 128
 #define KC 384
-#define MASK __m256i
-#define V_LANES(n) _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7))
+#define MASK int /* the lane count: see pydl_avx2_store_f32 */
+#define V_LANES(n) (n)
 #define V_LOAD(p) _mm256_loadu_ps(p)
-#define V_LOADM(p, m) _mm256_maskload_ps((p), (m))
+#define V_LOADM(p, m) \
+    _mm256_maskload_ps((p), _mm256_cmpgt_epi32(_mm256_set1_epi32(m), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
 #define V_STORE(p, v) _mm256_storeu_ps((p), (v))
-#define V_STOREM(p, m, v) _mm256_maskstore_ps((p), (m), (v))
+#define V_STOREM(p, m, v) pydl_avx2_store_f32((p), (m), (v))
 #define V_SET1(x) _mm256_set1_ps(x)
 #define V_ZERO() _mm256_setzero_ps()
 #define V_FMA(a, b, c) _mm256_fmadd_ps((a), (b), (c))
@@ -58,12 +80,13 @@
 #define NR 6
 #define MC 64
 #define KC 384
-#define MASK __m256i
-#define V_LANES(n) _mm256_cmpgt_epi64(_mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3))
+#define MASK int
+#define V_LANES(n) (n)
 #define V_LOAD(p) _mm256_loadu_pd(p)
-#define V_LOADM(p, m) _mm256_maskload_pd((p), (m))
+#define V_LOADM(p, m) \
+    _mm256_maskload_pd((p), _mm256_cmpgt_epi64(_mm256_set1_epi64x(m), _mm256_setr_epi64x(0, 1, 2, 3)))
 #define V_STORE(p, v) _mm256_storeu_pd((p), (v))
-#define V_STOREM(p, m, v) _mm256_maskstore_pd((p), (m), (v))
+#define V_STOREM(p, m, v) pydl_avx2_store_f64((p), (m), (v))
 #define V_SET1(x) _mm256_set1_pd(x)
 #define V_ZERO() _mm256_setzero_pd()
 #define V_FMA(a, b, c) _mm256_fmadd_pd((a), (b), (c))

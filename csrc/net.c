@@ -97,6 +97,14 @@ static int path_runs(const product_path *p)
     return 1;
 }
 
+const char *pydl_runnable_float_products(int i)
+{
+    for (int k = 0; k < N_PATHS; k++)
+        if (path_runs(&PATHS[k]) && i-- == 0)
+            return PATHS[k].name;
+    return NULL;
+}
+
 int pydl_set_float_products(const char *kernel)
 {
     for (int i = 0; i < N_PATHS; i++)

@@ -294,6 +294,8 @@ const char *pydl_simd_level(void);
  * changing nothing, when this CPU or build lacks it. */
 const char *pydl_float_products(void);
 int pydl_set_float_products(const char *kernel);
+/* The i-th path this CPU and build run, in pydl's order of preference (NULL: no more). */
+const char *pydl_runnable_float_products(int i);
 /* C (M, N) := alpha A (M, K) B (K, N) through the path a training step uses, with the
  * epilogue (bias, gate, ldg, rectify, slope) of products.h (NULL, NULL, 0, 0, 0: none), for
  * tests and benchmarks of it: column k of A at A + (acols ? acols[k] : k) lda (lda >= M),

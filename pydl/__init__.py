@@ -8,7 +8,7 @@ gradient descent, momentum, RMSprop, Adam, learning-rate decay -- with the hot l
 from pydl import blocks, datasets, distributed, search
 from pydl._core import openmp_enabled
 from pydl._version import __version__
-from pydl.config import get_include, show_config
+from pydl.config import get_include, product_paths, show_config
 from pydl.augmentation import Augmentation
 from pydl.checkpoint import Checkpoint
 from pydl.diagnostics import Diagnosis, diagnose, diagnose_network
@@ -28,6 +28,6 @@ __all__ = [
     "GradientCheck", "GradientDescent", "History", "InverseDecay", "ModelFileError", "Momentum", "Network",
     "Normalizer", "NotFittedError", "Optimizer", "RMSprop", "Schedule", "Split", "SqrtEpochDecay",
     "SqrtStepDecay", "StaircaseDecay", "__version__", "datasets", "diagnose", "diagnose_network",
-    "blocks", "distributed", "ewa", "get_include", "gradient_check", "load", "openmp_enabled",
+    "blocks", "distributed", "ewa", "get_include", "gradient_check", "load", "openmp_enabled", "product_paths",
     "random_mini_batches", "search", "show_config", "train_dev_test_split",
 ]

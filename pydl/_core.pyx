@@ -963,6 +963,17 @@ def float_products():
     return pydl_float_products().decode()
 
 
+def runnable_float_products():
+    """The product paths this CPU and build run, in pydl's order of preference (the first
+    is the default at import)."""
+    paths = []
+    cdef const char *name = pydl_runnable_float_products(0)
+    while name != NULL:
+        paths.append(name.decode())
+        name = pydl_runnable_float_products(len(paths))
+    return tuple(paths)
+
+
 def set_float_products(str kernel):
     """For tests and benchmarks: compute the products with `kernel` (one of FLOAT_PRODUCTS)
     from now on, not while a network computes. Returns the previous choice; raises

@@ -100,6 +100,7 @@ cdef extern from "pydl.h" nogil:
     const char *pydl_simd_level()
     const char *pydl_float_products()
     int pydl_set_float_products(const char *kernel)
+    const char *pydl_runnable_float_products(int i)
     int pydl_product_f32(int M, int N, int K, double alpha, const float *A, int lda,
                          const int32_t *acols, const float *B, int sbk, int sbj,
                          const int32_t *bcols, float *C, int ldc, const float *bias,

@@ -78,6 +78,14 @@ def product_path_words(path: str) -> str:
     return f"{_PATH_WORDS[path]} (path {path!r}; PYDL_FLOAT_PRODUCTS chooses another)"
 
 
+def product_paths() -> tuple[str, ...]:
+    """The matrix-product paths this CPU and build run, pydl's default first: "avx512",
+    "avx2", "generic" (pydl's own kernels, which give the same bits) and "blas" (the
+    installed BLAS). ``PYDL_FLOAT_PRODUCTS=<path>``, set before ``import pydl``, chooses one;
+    ``pydl.show_config()`` says which runs."""
+    return _core.runnable_float_products()
+
+
 def show_config(mode: str = "stdout") -> dict | None:
     """Report pydl's version, OpenMP, threads, the vector instruction set of its element
     loops, what computes its matrix products (the product path: pydl's own AVX-512, AVX2 or

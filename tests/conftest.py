@@ -37,20 +37,7 @@ needs_controlled_blas = pytest.mark.skipif(
     "Accelerate): pydl cannot hold it to one thread")
 
 
-def _runnable_float_kernels():
-    """The product paths this CPU and build can run."""
-    have, current = [], pydl._core.float_products()
-    for kernel in pydl._core.FLOAT_PRODUCTS:
-        try:
-            pydl._core.set_float_products(kernel)
-        except ValueError:
-            continue
-        have.append(kernel)
-    pydl._core.set_float_products(current)
-    return have
-
-
-RUNNABLE_KERNELS = _runnable_float_kernels()
+RUNNABLE_KERNELS = pydl.product_paths()  # the default first
 # every product path pydl has; those this host cannot run are reported as skipped
 FLOAT_KERNELS = [pytest.param(k, marks=pytest.mark.skipif(
     k not in RUNNABLE_KERNELS, reason=f"this CPU or build cannot run the {k!r} products"))
