@@ -1,13 +1,14 @@
 /*
  * bench_step.c -- the C core alone, no Python: one mini-batch step of pydl_train_f32 on a
- * 784-256-128-10 ReLU/softmax network with Adam, against the same step's matrix products
- * issued as plain sgemm calls (what a hand-written C trainer would spend on GEMM alone).
+ * 784-256-128-10 ReLU/softmax network with Adam, on every product path this CPU runs
+ * (products.h: avx512, avx2, blas, generic), against the same step's matrix products issued
+ * as plain sgemm calls (what a hand-written C trainer would spend on GEMM alone).
  *
  *   pip install scipy-openblas32 && make -C bench step && ./bench/bench_step [threads]
  *
- * Links the OpenBLAS of PyPI's scipy-openblas32 (its symbols carry the prefix scipy_). pydl runs its own OpenMP threads and
- * computes its products sequentially in each (one thread pool), with its own kernel on
- * AVX-512 CPUs (else BLAS, held at one thread for pydl); the plain sgemm calls get the same
+ * Links the OpenBLAS of PyPI's scipy-openblas32 (its symbols carry the prefix scipy_).
+ * pydl runs its own OpenMP threads and computes its products sequentially in each (one
+ * thread pool; the BLAS held at one thread for it); the plain sgemm calls get the same
  * number of threads from OpenBLAS.
  */
 #include <stdio.h>
@@ -54,31 +55,25 @@ int main(int argc, char **argv)
     for (int i = 0; i < m; i++)
         labels[i] = (int32_t)(frand(&st) * 10) % 10;
 
-    printf("pydl C core, %d thread(s), OpenMP %s; one epoch of %d examples, Adam, float32\n",
-           threads, pydl_openmp_enabled() ? "on" : "off", m);
-    printf("%6s %14s %16s %8s\n", "batch", "pydl us/step", "sgemm-only us", "ratio");
+    printf("pydl C core, %d thread(s), OpenMP %s; one epoch of %d examples, Adam, float32;\n"
+           "us per step on each product path this CPU runs (x: over the step's products as "
+           "bare sgemm calls)\n", threads, pydl_openmp_enabled() ? "on" : "off", m);
+    const char *paths[8];
+    int n_paths = 0;
+    while (n_paths < 8 && (paths[n_paths] = pydl_runnable_float_products(n_paths)))
+        n_paths++;
+    printf("%6s %14s", "batch", "sgemm-only us");
+    for (int p = 0; p < n_paths; p++)
+        printf(" %18s", paths[p]);
+    printf("\n");
     for (int b = 0; b < 4; b++) {
         const int bs = batches[b];
-        pydl_optimizer opt = {PYDL_OPT_ADAM, 0.9, 0.999, 1e-8, 0};
-        int bad = 0, done = 0;
-        pydl_train tr = {&net, threads, bs, 1, 42, 0.0, 0.0, &opt, 0.0,
-                         {0, 0, 0, 0, 0}, NULL, NULL, 1 << 30, &bad};
-        float *work = malloc(pydl_workspace_size(&net, bs) * sizeof *work);
-        double lr = 0.001, cost;
-        openblas_set_num_threads(1);
-        pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, NULL, 0, 1, &lr, &cost, NULL, NULL,
-                       &done, perm, work); /* warm-up */
-        double t0 = now();
-        pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, NULL, 1, 1, &lr, &cost, NULL, NULL,
-                       &done, perm, work);
-        const double step = (now() - t0) / ((m + bs - 1) / bs) * 1e6;
-
-        /* the same products as plain sgemm calls: forward, dW, dA (no layer-1 dA) */
+        /* the step's products as plain sgemm calls: forward, dW, dA (no layer-1 dA) */
         float *A = malloc((size_t)256 * bs * sizeof *A), *B = malloc((size_t)256 * bs * sizeof *B);
         float *C = malloc((size_t)784 * 256 * sizeof *C), one = 1, zero = 0;
         const int reps = 20;
         openblas_set_num_threads(threads);
-        t0 = now();
+        double t0 = now();
         for (int r = 0; r < reps; r++)
             for (int l = 1; l <= L; l++) {
                 int n = dims[l], np = dims[l - 1], mb = bs;
@@ -89,7 +84,25 @@ int main(int argc, char **argv)
                     sgemm_("N", "N", &np, &mb, &n, &one, W, &np, B, &n, &zero, A, &np);
             }
         const double gemm = (now() - t0) / reps * 1e6;
-        printf("%6d %14.1f %16.1f %8.2f\n", bs, step, gemm, step / gemm);
+        printf("%6d %14.1f", bs, gemm);
+        float *work = malloc(pydl_workspace_size(&net, bs) * sizeof *work);
+        for (int p = 0; p < n_paths; p++) {
+            pydl_set_float_products(paths[p]);
+            pydl_optimizer opt = {PYDL_OPT_ADAM, 0.9, 0.999, 1e-8, 0};
+            int bad = 0, done = 0;
+            pydl_train tr = {&net, threads, bs, 1, 42, 0.0, 0.0, &opt, 0.0,
+                             {0, 0, 0, 0, 0}, NULL, NULL, 1 << 30, &bad};
+            double lr = 0.001, cost;
+            openblas_set_num_threads(1); /* pydl's one-pool rule: its threads call the BLAS */
+            pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, NULL, 0, 1, &lr, &cost, NULL,
+                           NULL, &done, perm, work); /* warm-up */
+            t0 = now();
+            pydl_train_f32(&tr, m, theta, v, s, X, NULL, labels, NULL, 1, 1, &lr, &cost, NULL,
+                           NULL, &done, perm, work);
+            const double step = (now() - t0) / ((m + bs - 1) / bs) * 1e6;
+            printf(" %10.1f (%4.2fx)", step, step / gemm);
+        }
+        printf("\n");
         free(work); free(A); free(B); free(C);
     }
     return 0;

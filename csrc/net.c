@@ -60,9 +60,9 @@ typedef struct {
                          * the kernels read them where they lie in X) */
 } product_path;
 
-/* in pydl's order of preference: the first one the CPU runs is the default ("generic" is
- * for CPUs pydl has no vector kernels for; on x86-64 without FMA its fma() calls are slow,
- * and the BLAS comes first) */
+/* in pydl's order of preference: the first one the CPU runs is the default. "generic"
+ * comes after the BLAS: on x86-64 without FMA its fma() calls are library calls, and on
+ * other CPUs (aarch64) it has not been measured against their BLAS yet. */
 static const product_path PATHS[] = {
 #ifdef PYDL_HAVE_GEMM_AVX512
     {"avx512", pydl_gemm_avx512_f32, pydl_gemm_avx512_f64, 0},
@@ -72,13 +72,8 @@ static const product_path PATHS[] = {
      * 512 trained 80k -> 90-105k samples/s on 784-256-128-10) */
     {"avx2", pydl_gemm_avx2_f32, pydl_gemm_avx2_f64, 1},
 #endif
-#if defined(__x86_64__) || defined(_M_X64) || defined(__i386__) || defined(_M_IX86)
     {"blas", blas_product_f32, blas_product_f64, 1},
     {"generic", pydl_gemm_generic_f32, pydl_gemm_generic_f64, 0},
-#else
-    {"generic", pydl_gemm_generic_f32, pydl_gemm_generic_f64, 0},
-    {"blas", blas_product_f32, blas_product_f64, 1},
-#endif
 };
 enum { N_PATHS = sizeof PATHS / sizeof PATHS[0] };
 static const product_path *products = &PATHS[0];

@@ -77,8 +77,8 @@ static void FN(epilogue_pass)(int M, int N, T *C, ptrdiff_t ldc, const pydl_epil
 
 /* The product contract through the BLAS: alpha A B summed in the BLAS's own order, then
  * the epilogue as a pass. The BLAS reads no picked columns: where a batch's examples are
- * picked from X, the step gathers them for it first (FN(reads_in_place)), and
- * acols and bcols are NULL here. */
+ * picked from X, the step gathers them for it first (the path's `gathers`, see
+ * FN(gathers)), and acols and bcols are NULL here. */
 static void FN(blas_product)(int M, int N, int K, T alpha, const T *A, ptrdiff_t lda,
                              const int32_t *acols, const T *B, ptrdiff_t sbk, ptrdiff_t sbj,
                              const int32_t *bcols, T *C, ptrdiff_t ldc,
@@ -420,9 +420,10 @@ typedef struct {
     const T *Y;
     const int32_t *labels;
     const T *sw;             /* sample weights of the whole X, or NULL */
-    PRODUCT_T product;       /* what computes this call's products, and whether the step */
-    int gathers_picked;      /* gathers picked examples for it (both read once at the call's
-                              * start: a switch by another thread waits for the next call) */
+    /* the product path, read once at the call's start (a switch by another thread waits
+     * for the next call): its kernel, and whether the step gathers picked examples for it */
+    PRODUCT_T product;
+    int gathers_picked;
     T sw_scale;              /* mb / (the batch's sum of sw): dZ[L] and losses get sw * this */
     int with_cost;           /* Y or labels given */
     int with_grad;           /* run the backward pass into grad */
