@@ -83,9 +83,11 @@ class BuildExt(build_ext):
                 print("warning: OpenMP not available: pydl is built single-threaded")
                 cflags, lflags = [], []
         sanitize = os.environ.get("PYDL_SANITIZE", "")
-        if sanitize:  # symbols and frame pointers for readable reports; stop at the first
+        if sanitize:  # symbols and frame pointers for readable reports; stop at the first;
+            # -O1: the unrolled product kernels (gemm_tile.h) took 2 min to compile
+            # instrumented at -O3, 20 s at -O1
             san = [f"-fsanitize={sanitize}", "-fno-sanitize-recover=all",
-                   "-fno-omit-frame-pointer", "-g"]
+                   "-fno-omit-frame-pointer", "-g", "-O1"]
             cflags, lflags = cflags + san, lflags + san
         strip = sys.platform.startswith("linux") and not sanitize \
             and not os.environ.get("PYDL_KEEP_SYMBOLS")
