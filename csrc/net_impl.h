@@ -11,10 +11,12 @@
  * Work split inside one step (all threads call step(); a barrier ends each phase). Every
  * output element is written by one thread, and each phase reads only what earlier phases
  * completed:
- *   gather of the batch (and augmentation)  : by examples
- *   Z[l], A[l] (each layer)                 : fixed row blocks of n[l] (see net.c)
+ *   W[l] to its own orientation (Wn)        : by units of each layer
+ *   gather of the batch (and augmentation)  : by examples (the same phase)
+ *   Z[l], A[l] (each layer)                 : the tiles of Z[l] (n[l], mb) (grid_of, net.c)
  *   output activation, loss, dZ[L]          : by examples
- *   dW[l], dA[l-1], dZ[l-1] (each layer)    : fixed row blocks of n[l-1]; db[l] by units
+ *   dW[l], dA[l-1], dZ[l-1] (each layer)    : the tiles of dW[l]^T (n[l-1], n[l]), then
+ *                                             of dA[l-1] (n[l-1], mb); db[l] by units
  *   finiteness check, then the update       : by ranges of the flat parameter vector
  */
 
