@@ -21,7 +21,8 @@
 
 /* Below this many multiply-adds in a step's forward pass, one thread beats a parallel
  * region and its barriers (a step has 2L + 2 of them, ~1 us each on 2 cores): the
- * 20-64-64-1 network at batch 32 (173k) ran 2.5x faster on one thread than on two. */
+ * 20-64-64-1 network at batch 32 (173k) trained 1048k samples/s on one thread against 484k
+ * on two (`bench/bench_training.py --avx2 --only 20-64-64-1`, AMD EPYC, two runs). */
 #define PYDL_PARALLEL_MIN_MACS 1000000
 
 /* Set once at import: the same for every network. */
@@ -69,7 +70,8 @@ static const product_path PATHS[] = {
 #endif
 #ifdef PYDL_HAVE_GEMM_AVX2
     /* (16-row tiles re-read a picked example's row N/6 times: from a gathered copy, batch
-     * 512 trained 80k -> 90-105k samples/s on 784-256-128-10) */
+     * 512 trained 80k -> 90-105k samples/s on 784-256-128-10, float32, 2 threads, AMD EPYC
+     * held to AVX2 kernels; batch 64 alike within the noise) */
     {"avx2", pydl_gemm_avx2_f32, pydl_gemm_avx2_f64, 1},
 #endif
     {"blas", blas_product_f32, blas_product_f64, 1},

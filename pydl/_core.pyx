@@ -91,6 +91,11 @@ def check_fits_memory(n_bytes, str name):
 _CPUS = os.cpu_count() or 1
 
 
+cdef _check_leaky_slope(double leaky_slope):
+    if not (isfinite(leaky_slope) and leaky_slope >= 0):
+        raise ValueError(f"leaky_slope must be a finite number >= 0, got {leaky_slope}")
+
+
 def check_array(a, str name, dtype, shape, bint writable=False):
     """Raise TypeError/ValueError naming `name` unless `a` is a C-contiguous ndarray of
     `dtype` and `shape` (None in shape: any size), writable if asked."""
@@ -200,8 +205,7 @@ cdef class Architecture:
         if activations[-1] == "softmax" and dims[-1] < 2:
             raise ValueError("a softmax output needs at least 2 units")
         leaky_slope = _as_double(leaky_slope, "leaky_slope")
-        if not (isfinite(leaky_slope) and leaky_slope >= 0):
-            raise ValueError(f"leaky_slope must be a finite number >= 0, got {leaky_slope}")
+        _check_leaky_slope(leaky_slope)
         self.dims = np.array(dims, dtype=np.intc)
         self.dims.flags.writeable = False
         self.activations = tuple(activations)
@@ -1238,8 +1242,7 @@ def layer_forward(str activation, double leaky_slope, W, b, A_prev, Z, A):
     check_array(Z, "Z", dtype, (m, n), writable=True)
     if A is not None:
         check_array(A, "A", dtype, (m, n), writable=True)
-    if not (isfinite(leaky_slope) and leaky_slope >= 0):
-        raise ValueError(f"leaky_slope must be a finite number >= 0, got {leaky_slope}")
+    _check_leaky_slope(leaky_slope)
     check_disjoint([("Z", Z), ("A", A)], [("W", W), ("b", b), ("A_prev", A_prev)])
     cdef void *pW = _ptr(W)
     cdef void *pb = _ptr(b)
@@ -1282,8 +1285,7 @@ def layer_backward(str activation, double leaky_slope, W, A_prev, Z, dA, dZ, dW,
     check_array(db, "db", dtype, (n,), writable=True)
     if dA_prev is not None:
         check_array(dA_prev, "dA_prev", dtype, (m, n_prev), writable=True)
-    if not (isfinite(leaky_slope) and leaky_slope >= 0):
-        raise ValueError(f"leaky_slope must be a finite number >= 0, got {leaky_slope}")
+    _check_leaky_slope(leaky_slope)
     work = np.empty((m, n), dtype=dtype) if act != ACTIVATIONS["linear"] else None
     check_disjoint([("dZ", dZ), ("dW", dW), ("db", db), ("dA_prev", dA_prev)],
                    [("W", W), ("A_prev", A_prev), ("Z", Z), ("dA", dA)])
