@@ -416,11 +416,14 @@ static int short_run_columns(int n)
 }
 
 /* Inference (net_impl.h): blocks of at most INFER_MAX_ROWS examples, whose hidden
- * activations fit in two buffers of INFER_BLOCK_BYTES on the calling thread's stack; one
- * thread below INFER_PARALLEL_MIN_MACS multiply-adds a call (a parallel region costs
- * microseconds, and more while another process keeps a core busy). */
+ * activations fit in two buffers of INFER_BLOCK_BYTES on the calling thread's stack (and
+ * their rows of X, copied onto cache lines of INFER_ALIGN bytes when they are not, in
+ * INFER_X_BYTES); one thread below INFER_PARALLEL_MIN_MACS multiply-adds a call (a parallel
+ * region costs microseconds, and more while another process keeps a core busy). */
 #define INFER_MAX_ROWS 16
 #define INFER_BLOCK_BYTES 32768
+#define INFER_X_BYTES 131072
+#define INFER_ALIGN 64
 #define INFER_PARALLEL_MIN_MACS 4e6
 
 /* Element loops are compiled three times, for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA)

@@ -1046,17 +1046,31 @@ static void FN(decide)(int act, int n, int mb, const T *A, int64_t *labels)
     }
 }
 
-/* Examples [j0, j1) in blocks of `rows`, with the buffers buf0, buf1 of `width` each. */
+/* Examples [j0, j1) in blocks of `rows`, with the buffers buf0, buf1 of `width` each. A
+ * block's rows of X are first copied into xbuf (xrows rows of ldxa, each on a cache line)
+ * when X's are not on cache lines and xrows > 0: the kernel's vector loads of X then never
+ * straddle two lines (batch predict +10%; the copy costs 1/n[1] of the block's work). */
 static void FN(infer_blocks)(DOT_T_FN dot, const pydl_net *net, const T *theta, const T *X,
                              ptrdiff_t ldx, T *out, int64_t *labels, int rows, T *buf0,
-                             T *buf1, ptrdiff_t j0, ptrdiff_t j1)
+                             T *buf1, T *xbuf, int xrows, ptrdiff_t ldxa, ptrdiff_t j0,
+                             ptrdiff_t j1)
 {
-    const int L = net->n_layers, nL = net->dims[L];
+    const int L = net->n_layers, nL = net->dims[L], n0 = net->dims[0];
+    const int copy = xrows > 0 && (((uintptr_t)X % INFER_ALIGN) != 0
+                                   || (ldx * (ptrdiff_t)sizeof(T)) % INFER_ALIGN != 0);
+    if (copy && xrows < rows)
+        rows = xrows;
     T *buf[2] = {buf0, buf1};
     for (ptrdiff_t b0 = j0; b0 < j1; b0 += rows) {
         const int mb = (int)(j1 - b0 < rows ? j1 - b0 : rows);
         const T *in = X + b0 * ldx;
         ptrdiff_t ldin = ldx;
+        if (copy) {
+            for (int j = 0; j < mb; j++)
+                memcpy(xbuf + j * ldxa, in + j * ldx, (size_t)n0 * sizeof(T));
+            in = xbuf;
+            ldin = ldxa;
+        }
         for (int l = 1; l <= L; l++) {
             const int n = net->dims[l], np = net->dims[l - 1];
             const T *W = theta + w_off(net, l);
@@ -1082,13 +1096,20 @@ static void FN(infer_share)(DOT_T_FN dot, const pydl_net *net, const T *theta, c
 {
     ptrdiff_t width;
     const int rows = FN(infer_rows)(net, out != NULL, &width);
+    /* rows of X rounded up to whole cache lines */
+    const ptrdiff_t per_line = INFER_ALIGN / (ptrdiff_t)sizeof(T);
+    const ptrdiff_t ldxa = (net->dims[0] + per_line - 1) / per_line * per_line;
+    _Alignas(INFER_ALIGN) T xbuf[INFER_X_BYTES / sizeof(T)];
+    int xrows = (int)((ptrdiff_t)(INFER_X_BYTES / sizeof(T)) / ldxa);
+    xrows = xrows >= 4 ? xrows / 4 * 4 : 0; /* whole 4-example tiles (dot.h), or no copy */
     if (rows > 0) {
-        T stack[2][INFER_BLOCK_BYTES / sizeof(T)];
-        FN(infer_blocks)(dot, net, theta, X, ldx, out, labels, rows, stack[0], stack[1], j0,
-                         j1);
+        _Alignas(INFER_ALIGN) T stack[2][INFER_BLOCK_BYTES / sizeof(T)];
+        FN(infer_blocks)(dot, net, theta, X, ldx, out, labels, rows, stack[0], stack[1], xbuf,
+                         xrows, ldxa, j0, j1);
     } else {
         T *mine = work + 2 * width * tid;
-        FN(infer_blocks)(dot, net, theta, X, ldx, out, labels, 1, mine, mine + width, j0, j1);
+        FN(infer_blocks)(dot, net, theta, X, ldx, out, labels, 1, mine, mine + width, xbuf,
+                         xrows, ldxa, j0, j1);
     }
 }
 

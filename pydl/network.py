@@ -150,7 +150,7 @@ class Network:
         self._normalizer = None
         _core.check_fits_memory(self._arch.n_params * np.dtype(dtype).itemsize,
                                 f"the {self._arch.n_params} parameters of layer_dims {dims}")
-        self._theta = np.zeros(self._arch.n_params, dtype=np.dtype(dtype))
+        self._theta = _core.aligned_empty(self._arch.n_params, dtype, zero=True)
         self._params = self._views(self._theta, "")
         self.epochs_trained = 0
         self.optimizer = None

@@ -50,9 +50,9 @@ class Optimizer:
                 "use a new optimizer or call reset()")
         P, dtype = net.theta.shape[0], net.theta.dtype
         if self._uses_v and self.v is None:
-            self.v = np.zeros(P, dtype=dtype)
+            self.v = _core.aligned_empty(P, dtype, zero=True)
         if self._uses_s and self.s is None:
-            self.s = np.zeros(P, dtype=dtype)
+            self.s = _core.aligned_empty(P, dtype, zero=True)
         self._owner = net
 
     def step(self, net, grads, n_threads=None):

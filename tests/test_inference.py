@@ -89,6 +89,31 @@ def test_element_order_is_fixed(kernel, rng):
         np.testing.assert_array_equal(net.forward(X, n_threads=n_threads), whole)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_x", [97, 3000, 20000])
+def test_rows_on_cache_lines_or_copied_there_give_the_same_bits(kernel, dtype, n_x, rng):
+    """X's rows not on 64-byte lines are copied onto them block by block, unless fewer than 4
+    fit the copy buffer (20000 features: read in place); rows already on lines (3000
+    float64) are read in place: every way gives the same bits."""
+    net = pydl.Network([n_x, 40, 3], output_activation="softmax", dtype=dtype, seed=4)
+    m = 37
+    data = rng.standard_normal((m, n_x)).astype(dtype)
+    aligned = _core.aligned_empty(m * n_x + 1, dtype)
+    on_lines = aligned[:m * n_x].reshape(m, n_x)
+    off_lines = aligned[1:].reshape(m, n_x)   # 4 or 8 bytes past a line
+    on_lines[...] = data
+    expected = net.forward(on_lines)
+    assert on_lines.ctypes.data % 64 == 0
+    off_lines[...] = data
+    np.testing.assert_array_equal(net.forward(off_lines), expected)
+    strided = np.zeros((m, n_x + 3), dtype)[:, 1:n_x + 1]
+    strided[...] = data
+    np.testing.assert_array_equal(net.forward(strided), expected)
+    np.testing.assert_array_equal(np.vstack([net.forward(data[i:i + 1]) for i in range(m)]),
+                                  expected)
+    assert_close(expected, _oracle(net, data), dtype)
+
+
 @pytest.mark.skipif(not PARALLEL, reason="built without OpenMP: no parallel path")
 def test_parallel_path_runs_and_agrees(rng):
     net = pydl.Network([400, 256, 10], output_activation="softmax", seed=2)
