@@ -19,6 +19,8 @@
  *   DOT_T       float or double          DOT_V     the vector type of DOT_VL DOT_T
  *   DOT_LOAD(p) an unaligned load        DOT_FMA(a, b, c)  a * b + c, fused where the
  *   DOT_ZERO()  the zero vector                            set has FMA
+ *   DOT_LOAD_PART(p, n)  optional: the first n < DOT_VL values at p, zeros after (a masked
+ *               load that reads nothing past them)
  *   DOT_RI, DOT_RJ  the register tile: units by examples (DOT_RI1 units for one example)
  *   DOT_TARGET  the function attribute that compiles it for the set   DOT_NAME  its name
  * No allocation; the caller splits the work (by rows of C) among threads.
@@ -117,20 +119,22 @@ DOT_CAT(DOT_NAME, tile)(int ri, int rj, int n, int K, const DOT_T *W, const DOT_
         }
     }
     if (k < K) { /* the last K % VL values, zero-padded */
-        DOT_T pad[DOT_VL];
         DOT_V av[DOT_RJ];
-        for (int c = 0; c < rj; c++) {
-            for (int q = 0; q < DOT_VL; q++)
-                pad[q] = k + q < K ? a[c][k + q] : 0;
-            av[c] = DOT_LOAD(pad);
-        }
+#ifdef DOT_LOAD_PART /* a masked load: zeros past K, and no access there */
+#define DOT_TAIL(p) DOT_LOAD_PART((p), K - k)
+#else
+        DOT_T pad[DOT_VL];
+#define DOT_TAIL(p) (memset(pad, 0, sizeof pad), memcpy(pad, (p), (size_t)(K - k) * sizeof(DOT_T)), \
+                     DOT_LOAD(pad))
+#endif
+        for (int c = 0; c < rj; c++)
+            av[c] = DOT_TAIL(a[c] + k);
         for (int r = 0; r < ri; r++) {
-            for (int q = 0; q < DOT_VL; q++)
-                pad[q] = k + q < K ? w[r][k + q] : 0;
-            const DOT_V wv = DOT_LOAD(pad);
+            const DOT_V wv = DOT_TAIL(w[r] + k);
             for (int c = 0; c < rj; c++)
                 acc[r * rj + c] = DOT_FMA(wv, av[c], acc[r * rj + c]);
         }
+#undef DOT_TAIL
     }
     /* the lanes' sums of all ri * rj accumulators, element e = r rj + c */
     DOT_T sum[(DOT_RI1 > DOT_RI ? DOT_RI1 : DOT_RI) * DOT_RJ];
@@ -168,6 +172,7 @@ DOT_TARGET static void DOT_NAME(int m, int n, int K, const DOT_T *W, const DOT_T
 #undef DOT_V
 #undef DOT_VL
 #undef DOT_LOAD
+#undef DOT_LOAD_PART
 #undef DOT_ZERO
 #undef DOT_FMA
 #undef DOT_NAME

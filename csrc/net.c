@@ -563,6 +563,8 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_V __m256
 #define DOT_VL 8
 #define DOT_LOAD _mm256_loadu_ps
+#define DOT_LOAD_PART(p, n) _mm256_maskload_ps((p), _mm256_cmpgt_epi32( \
+    _mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
 #define DOT_ZERO _mm256_setzero_ps
 #define DOT_FMA _mm256_fmadd_ps
 #define DOT_NAME dot_avx2_f32
@@ -572,6 +574,8 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_V __m256d
 #define DOT_VL 4
 #define DOT_LOAD _mm256_loadu_pd
+#define DOT_LOAD_PART(p, n) _mm256_maskload_pd((p), _mm256_cmpgt_epi64( \
+    _mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)))
 #define DOT_ZERO _mm256_setzero_pd
 #define DOT_FMA _mm256_fmadd_pd
 #define DOT_NAME dot_avx2_f64
@@ -590,6 +594,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_V __m512
 #define DOT_VL 16
 #define DOT_LOAD _mm512_loadu_ps
+#define DOT_LOAD_PART(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p))
 #define DOT_ZERO _mm512_setzero_ps
 #define DOT_FMA _mm512_fmadd_ps
 #define DOT_NAME dot_avx512_f32
@@ -599,6 +604,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_V __m512d
 #define DOT_VL 8
 #define DOT_LOAD _mm512_loadu_pd
+#define DOT_LOAD_PART(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1u), (p))
 #define DOT_ZERO _mm512_setzero_pd
 #define DOT_FMA _mm512_fmadd_pd
 #define DOT_NAME dot_avx512_f64

@@ -361,8 +361,35 @@ cdef bint _overlaps(cnp.ndarray a, cnp.ndarray b):
 PREDICT_OUTPUTS, PREDICT_LABELS = 0, 1
 
 
-def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUTPUTS,
-            int n_threads=1):
+cdef Py_ssize_t _row_stride(cnp.ndarray x, int n_x):
+    """X's row stride in elements when X (m, n_x) can be read in place (its rows contiguous,
+    at a whole-element stride of at least n_x), else 0. The C API throughout: predict's
+    checks cost tens of nanoseconds (`.flags` and `.strides` make Python objects)."""
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(x)
+    cdef cnp.npy_intp *st = cnp.PyArray_STRIDES(x)
+    cdef Py_ssize_t m = cnp.PyArray_DIM(x, 0)
+    if n_x > 1 and st[1] != item:
+        return 0
+    if m == 1:
+        return n_x
+    if st[0] % item or st[0] < item * n_x:
+        return 0
+    return st[0] // item
+
+
+def reads_in_place(Architecture arch not None, theta, X):
+    """Whether predict reads X as it is: a 2-D numpy array of theta's dtype, shape
+    (m >= 1, n_x), its rows contiguous."""
+    if not isinstance(X, np.ndarray) or not isinstance(theta, np.ndarray):
+        return False
+    cdef cnp.ndarray x = X
+    return (cnp.PyArray_NDIM(x) == 2 and cnp.PyArray_TYPE(x) == cnp.PyArray_TYPE(<cnp.ndarray>theta)
+            and cnp.PyArray_DIM(x, 0) >= 1 and cnp.PyArray_DIM(x, 1) == arch.net.dims[0]
+            and _row_stride(x, arch.net.dims[0]) > 0)
+
+
+def predict(Architecture arch not None, theta, X, out=None, kind=PREDICT_OUTPUTS,
+            n_threads=1):
     """The inference path: out := A[L] (kind PREDICT_OUTPUTS) or the labels predict gives
     (kind PREDICT_LABELS: int64, (m,) argmax for softmax, (m, n_L) a > 1/2 for sigmoid,
     (m,) for one sigmoid output) for
@@ -372,8 +399,9 @@ def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUT
     released around the C call. theta is the network's own (checked finite when set), so it
     is not scanned here. Returns out."""
     cdef cnp.ndarray t = theta if isinstance(theta, np.ndarray) else None
-    if t is None or t.ndim != 1 or t.shape[0] != arch.n_params or not t.flags.c_contiguous \
-            or (t.dtype != np.float32 and t.dtype != np.float64):
+    if t is None or cnp.PyArray_NDIM(t) != 1 or cnp.PyArray_DIM(t, 0) != arch.n_params \
+            or not cnp.PyArray_IS_C_CONTIGUOUS(t) \
+            or (cnp.PyArray_TYPE(t) != cnp.NPY_FLOAT32 and cnp.PyArray_TYPE(t) != cnp.NPY_FLOAT64):
         raise TypeError(f"theta must be a C-contiguous float32 or float64 numpy.ndarray of "
                         f"shape ({arch.n_params},)")
     cdef int typenum = cnp.PyArray_TYPE(t)
@@ -383,17 +411,16 @@ def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUT
     cdef int n0 = arch.net.dims[0], nL = arch.net.dims[arch.net.n_layers]
     if cnp.PyArray_TYPE(x) != typenum:
         raise TypeError(f"X must have dtype {t.dtype.name}, got {x.dtype.name}")
-    if x.ndim != 2 or x.shape[1] != n0:
+    if cnp.PyArray_NDIM(x) != 2 or cnp.PyArray_DIM(x, 1) != n0:
         raise ValueError(f"X must have shape (any, {n0}), got {X.shape}")
-    if x.shape[0] < 1 or x.shape[0] > _INT_MAX:
+    if cnp.PyArray_DIM(x, 0) < 1 or cnp.PyArray_DIM(x, 0) > _INT_MAX:
         raise ValueError(f"X must hold between 1 and {_INT_MAX} examples, got {x.shape[0]}")
-    cdef Py_ssize_t item = x.itemsize
-    cdef Py_ssize_t ldx = n0 if x.shape[0] == 1 else x.strides[0] // item
-    if (x.strides[1] != item and n0 > 1) or (x.shape[0] > 1 and (
-            x.strides[0] % item or ldx < n0)):
+    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(x)
+    cdef Py_ssize_t ldx = _row_stride(x, n0)
+    if ldx == 0:
         raise ValueError("X must have its rows contiguous (C order, or rows of a C-ordered "
                          f"array), got strides {X.strides}")
-    cdef int m = x.shape[0]
+    cdef int m = cnp.PyArray_DIM(x, 0)
     cdef int act = arch.net.act[arch.net.n_layers - 1]
     cdef cnp.npy_intp dims[2]
     cdef int out_type = typenum
@@ -401,15 +428,19 @@ def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUT
     dims[0] = m
     dims[1] = nL
     if kind == PREDICT_LABELS:
-        if act in (ACTIVATIONS["linear"], ACTIVATIONS["exp"]):
+        if act == PYDL_LINEAR or act == PYDL_EXP:
             raise ValueError(f"a {arch.activations[-1]} output has no labels")
         out_type = cnp.NPY_INT64
-        if act == ACTIVATIONS["softmax"] or nL == 1:
+        if act == PYDL_SOFTMAX or nL == 1:
             out_ndim = 1
     elif kind != PREDICT_OUTPUTS:
-        raise ValueError(f"kind must be PREDICT_OUTPUTS or PREDICT_LABELS, got {kind}")
-    if n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+        raise ValueError(f"kind must be PREDICT_OUTPUTS or PREDICT_LABELS, got {kind!r}")
+    if type(n_threads) is not int and (isinstance(n_threads, bool)
+                                       or not isinstance(n_threads, np.integer)):
+        raise TypeError(f"n_threads must be an integer, got {n_threads!r}")
+    if not 1 <= n_threads <= _INT_MAX:
+        raise ValueError(f"n_threads must be in [1, {_INT_MAX}], got {n_threads!r}")
+    cdef int nt = n_threads
     cdef cnp.ndarray o
     if out is None:
         o = cnp.PyArray_EMPTY(out_ndim, dims, out_type, 0)
@@ -420,16 +451,17 @@ def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUT
         if cnp.PyArray_TYPE(o) != out_type:
             raise TypeError(f"out must have dtype {np.dtype(cnp.PyArray_DescrFromType(out_type)).name}, "
                             f"got {o.dtype.name}")
-        if o.ndim != out_ndim or o.shape[0] != m or (out_ndim == 2 and o.shape[1] != nL):
+        if cnp.PyArray_NDIM(o) != out_ndim or cnp.PyArray_DIM(o, 0) != m or (
+                out_ndim == 2 and cnp.PyArray_DIM(o, 1) != nL):
             want = f"({m},)" if out_ndim == 1 else f"({m}, {nL})"
             raise ValueError(f"out must have shape {want}, got {out.shape}")
-        if not o.flags.c_contiguous or not o.flags.writeable:
+        if not cnp.PyArray_IS_C_CONTIGUOUS(o) or not cnp.PyArray_ISWRITEABLE(o):
             raise ValueError("out must be C-contiguous and writable")
         if _overlaps(o, x) or _overlaps(o, t):
             raise ValueError("out must not share memory with X or the parameters")
     cdef bint f32 = typenum == cnp.NPY_FLOAT32
     cdef Py_ssize_t need = (pydl_predict_work_size_f32 if f32 else pydl_predict_work_size_f64)(
-        &arch.net, n_threads, kind == PREDICT_OUTPUTS)
+        &arch.net, nt, kind == PREDICT_OUTPUTS)
     cdef void *pw = NULL
     if need:
         work = np.empty(need, dtype=t.dtype)
@@ -456,10 +488,10 @@ def predict(Architecture arch not None, theta, X, out=None, int kind=PREDICT_OUT
                     break
         if finite:
             if f32:
-                status = pydl_predict_f32(&arch.net, n_threads, m, <float *>pt, <float *>px,
+                status = pydl_predict_f32(&arch.net, nt, m, <float *>pt, <float *>px,
                                           ldx, <float *>po, pl, <float *>pw)
             else:
-                status = pydl_predict_f64(&arch.net, n_threads, m, <double *>pt,
+                status = pydl_predict_f64(&arch.net, nt, m, <double *>pt,
                                           <double *>px, ldx, <double *>po, pl, <double *>pw)
     if not finite:
         raise ValueError("X contains NaN or infinity")
@@ -1381,7 +1413,9 @@ def _without_overflow(fn):
     return door
 
 
+# (predict converts its integers itself: the wrapper cost a third of a small call)
 for _name, _fn in list(globals().items()):
-    if type(_fn).__name__ == "cython_function_or_method" and not _name.startswith("__"):
+    if type(_fn).__name__ == "cython_function_or_method" and not _name.startswith("__") \
+            and _name not in ("predict", "reads_in_place", "max_threads"):
         globals()[_name] = _without_overflow(_fn)
 del _name, _fn, _without_overflow

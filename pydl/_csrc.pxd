@@ -8,6 +8,9 @@ cdef extern from "pydl.h" nogil:
         PYDL_ERR_NONFINITE
         PYDL_ERR_INTERRUPTED
         PYDL_ERR_ARGUMENT
+        PYDL_LINEAR
+        PYDL_SOFTMAX
+        PYDL_EXP
 
     ctypedef void (*pydl_sgemm_fn)(char *, char *, int *, int *, int *, float *, float *,
                                    int *, float *, int *, float *, float *, int *) noexcept nogil

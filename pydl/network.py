@@ -372,11 +372,7 @@ class Network:
 
     def _predict(self, X, kind, n_threads, out):
         """The door's predict, with X converted unless it can be read as it is."""
-        if not (type(X) is np.ndarray and X.dtype == self._theta.dtype and X.ndim == 2
-                and X.shape[0] > 0 and X.shape[1] == self._arch.dims[0]
-                and self._normalizer is None and (X.flags.c_contiguous or (
-                    X.strides[1] == X.itemsize and X.strides[0] % X.itemsize == 0
-                    and X.strides[0] >= X.strides[1] * X.shape[1]))):
+        if self._normalizer is not None or not _core.reads_in_place(self._arch, self._theta, X):
             X = self._input(X)  # converted (normalized), once
         return _core.predict(self._arch, self._theta, X, out, kind, self._threads(n_threads))
 
