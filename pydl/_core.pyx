@@ -34,6 +34,10 @@ OUTPUT_ACTIVATIONS = ("sigmoid", "softmax", "linear", "exp")
 # sgd_momentum, nesterov: scikit-learn's momentum form (for pydl.sklearn), v = b1 v - lr g
 OPTIMIZERS = {"gd": 0, "momentum": 1, "rmsprop": 2, "adam": 3, "sgd_momentum": 4, "nesterov": 5}
 _INT_MAX = 2**31 - 1
+# Scans shorter than this (~0.1-0.3 ms) keep the GIL: a thread that releases it while another
+# runs Python waits up to the switch interval (5 ms) to get it back, which cost a fit in a
+# worker thread more than its checks' scans
+cdef Py_ssize_t _NOGIL_MIN_ELEMENTS = 1 << 20
 _MAX_LAYERS = 2**16  # a sanity bound on L
 
 
@@ -143,6 +147,10 @@ def all_finite(a, n_threads=1):
     cdef void *p = cnp.PyArray_DATA(arr)
     cdef bint f32 = arr.dtype == np.float32
     cdef int ok
+    if count < _NOGIL_MIN_ELEMENTS:  # well under a switch interval: keep the GIL
+        ok = pydl_all_finite_f32(count, <const float *>p, 1) if f32 else \
+            pydl_all_finite_f64(count, <const double *>p, 1)
+        return bool(ok)
     with nogil:
         if f32:
             ok = pydl_all_finite_f32(count, <const float *>p, nt)

@@ -125,6 +125,7 @@ before = blas_threads()
 pydl.Network([3, 4, 1], seed=0, n_threads=1).forward(np.zeros((2, 3)))  # one thread: no pool
 assert in_child(lambda: _threads.resolve_n_threads(None) == pydl._core.max_threads()), \
     "a child of a parent that never started a pool was pinned to one thread"
+pydl._core.set_float_products("blas")  # the path that calls the BLAS, and limits it
 with _threads.sequential_blas():
     assert blas_threads() == [1] * len(before)
     assert in_child(lambda: blas_threads() == before), "the child kept BLAS at one thread"
