@@ -304,12 +304,26 @@ static void FN(output_block)(int act, int n, ptrdiff_t nc, T *Z, T *dZ, T *loss,
                              const int32_t *labels, const int32_t *idx, ptrdiff_t first)
 {
     if (act != PYDL_SOFTMAX) {
-        if (!idx) /* consecutive examples: their rows of Y are one contiguous block */
+        if (!idx) { /* consecutive examples: their rows of Y are one contiguous block */
             FN(output_flat)(act, (ptrdiff_t)n * nc, Z, Y + first * n, dZ, loss);
-        else
-            for (ptrdiff_t j = 0; j < nc; j++)
-                FN(output_flat)(act, n, Z + j * n, Y + (ptrdiff_t)idx[j] * n, dZ + j * n,
-                                loss + j * n);
+            return;
+        }
+        /* picked examples: their rows of Y copied together, OUTPUT_CHUNK values at a time,
+         * so that output_flat runs vectorized over many examples (one output unit, one
+         * example per call, cost 7% of a 100-100-1 step) */
+        enum { OUTPUT_CHUNK = 256 };
+        T y[OUTPUT_CHUNK];
+        const ptrdiff_t per = n <= OUTPUT_CHUNK ? OUTPUT_CHUNK / n : 1;
+        for (ptrdiff_t j0 = 0; j0 < nc; j0 += per) {
+            const ptrdiff_t cnt = nc - j0 < per ? nc - j0 : per;
+            const T *yc = Y + (ptrdiff_t)idx[j0] * n;
+            if (n <= OUTPUT_CHUNK) {
+                for (ptrdiff_t j = 0; j < cnt; j++)
+                    memcpy(y + j * n, Y + (ptrdiff_t)idx[j0 + j] * n, (size_t)n * sizeof(T));
+                yc = y;
+            }
+            FN(output_flat)(act, cnt * n, Z + j0 * n, yc, dZ + j0 * n, loss + j0 * n);
+        }
         return;
     }
     for (ptrdiff_t j = 0; j < nc; j++) {

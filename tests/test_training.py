@@ -453,6 +453,26 @@ def test_shuffle_false_takes_examples_in_order(rng):
     assert_close(net.theta, R.parameters_to_vector(P, net.n_layers), np.float64)
 
 
+@pytest.mark.parametrize("output, n_out", [("sigmoid", 1), ("sigmoid", 3), ("sigmoid", 300),
+                                           ("linear", 2), ("exp", 1)])
+def test_shuffled_batches_are_the_permuted_data_in_order(rng, output, n_out):
+    """A shuffled epoch computes exactly what the same data, permuted the same way, gives in
+    order: the targets of picked examples are read right (copied together a chunk of 256
+    values at a time for the output layer, or row by row past 256 outputs)."""
+    m, bs = 37, 8
+    X = rng.standard_normal((m, 4))
+    Y = rng.random((m, n_out)) if output != "exp" else rng.poisson(2.0, (m, 1)).astype(float)
+    if output == "sigmoid":
+        Y = (Y > 0.5).astype(float)
+    a = pydl.Network([4, 5, n_out], output_activation=output, seed=2)
+    b = pydl.Network([4, 5, n_out], output_activation=output, seed=2)
+    p = epoch_permutation(a, 0, m, bs)
+    ha = a.fit(X, Y, epochs=1, learning_rate=0.05, batch_size=bs, shuffle=True)
+    hb = b.fit(X[p], Y[p], epochs=1, learning_rate=0.05, batch_size=bs, shuffle=False)
+    np.testing.assert_array_equal(a.theta, b.theta)
+    assert ha.cost == hb.cost
+
+
 def test_full_batch_is_not_shuffled(rng):
     """batch_size = m with shuffle=True is the same computation as shuffle=False, bitwise
     (a permuted batch would sum the examples in another order)."""
