@@ -106,7 +106,7 @@ def _release_blas_control():
 
 
 @contextlib.contextmanager
-def sequential_blas():
+def sequential_blas(always=False):
     """Hold scipy's (and numpy's) BLAS at one thread while pydl's C core calls it, that is
     while the step's products go to the BLAS (`_core.float_products() == "blas"`); pydl's own
     kernels call no BLAS, and then this touches nothing (no ctypes call either: each one
@@ -117,8 +117,12 @@ def sequential_blas():
     a product differently and gives different bits, and pydl's results must not depend on
     the number of threads. Calls from several Python threads share one limit, set by the
     first to enter and restored by the last to leave; a limit another library sets in
-    between is overwritten by that restore."""
-    if _core.float_products() != "blas":
+    between is overwritten by that restore.
+
+    always: hold it on every path -- for code that calls the BLAS itself between pydl's
+    parallel regions (scipy's L-BFGS-B around `cost_grad`: its small vector operations ran
+    4-13x slower with OpenBLAS's pool awake beside pydl's: bench_sklearn.py, lbfgs)."""
+    if not always and _core.float_products() != "blas":
         yield
         return
     global _depth, _limiter
