@@ -325,3 +325,21 @@ def test_ctrl_c_stops_a_main_thread_fit_within_half_a_second():
     finally:
         proc.kill()
         proc.wait()
+
+
+@pytest.mark.parametrize("n_threads, exc", [(0, ValueError), (-3, ValueError),
+                                             (2**40, ValueError), (True, TypeError),
+                                             (1.0, TypeError), ("2", TypeError)])
+def test_door_predict_refuses_bad_thread_counts(n_threads, exc):
+    """predict converts its integers itself (no overflow wrapper): every bad count is a
+    TypeError or ValueError naming n_threads, never an OverflowError."""
+    net = pydl.Network([3, 2], seed=0)
+    X = np.zeros((2, 3), np.float32)
+    with pytest.raises(exc, match="n_threads"):
+        _core.predict(net._arch, net.theta, X, None, _core.PREDICT_OUTPUTS, n_threads)
+    for kind in (2, -1, 2**70):
+        with pytest.raises(ValueError, match="kind"):
+            _core.predict(net._arch, net.theta, X, None, kind, 1)
+    np.testing.assert_array_equal(  # numpy integers are integers
+        _core.predict(net._arch, net.theta, X, None, _core.PREDICT_OUTPUTS, np.int64(2)),
+        net.forward(X))

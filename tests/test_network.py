@@ -1,6 +1,8 @@
 """The Network's forward pass, cost, gradients, initializers and full-batch training against
 the NumPy oracle (tests/reference.py), for every activation, output and initializer, both
 dtypes, on random shapes -- m = 1, odd sizes, and sizes above the OpenMP threshold."""
+import pickle
+
 import numpy as np
 import pytest
 
@@ -340,3 +342,22 @@ def test_uneven_block_splits_give_identical_results(rng, kernel_of, kernel, thre
     for n in (a, b):
         n.fit(X, y, epochs=2, batch_size=64, optimizer=pydl.Adam(0.001))
     np.testing.assert_array_equal(a.theta, b.theta)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_parameters_state_and_workspaces_start_on_cache_lines(dtype):
+    """theta, the optimizer's moments and the workspace start on 64-byte lines (the
+    kernels' row loads then never straddle two), also after a pickle round trip."""
+    net = pydl.Network([7, 5, 3], output_activation="softmax", dtype=dtype, seed=0)
+    opt = pydl.Adam(0.01)
+    net.fit(np.ones((4, 7)), np.array([0, 1, 2, 0]), epochs=1, optimizer=opt)
+    again = pickle.loads(pickle.dumps(net))
+    for a in (net.theta, opt.v, opt.s, again.theta, net._arch.workspace(dtype, 9)):
+        assert a.ctypes.data % pydl._core.ALIGNMENT == 0 and a.dtype == dtype
+    for n in (0, 1, 17, 1000):
+        a = pydl._core.aligned_empty(n, dtype, zero=True)
+        assert a.shape == (n,) and a.dtype == dtype and a.flags.c_contiguous
+        assert a.flags.writeable and not a.any()
+        assert n == 0 or a.ctypes.data % 64 == 0
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        pydl._core.aligned_empty(-1, dtype)
