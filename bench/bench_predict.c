@@ -1,0 +1,100 @@
+/*
+ * bench_predict.c -- the inference path of the C core (pydl_predict_f32/_f64, what
+ * Network.predict_proba calls), without Python, on 784-256-128-10 (relu, softmax), one
+ * thread, on every inference kernel this CPU runs:
+ *   - a single example: us per call, and the weights' bytes over that time (a one-thread
+ *     single-example call reads every weight once: bench_bandwidth gives the floor);
+ *   - batches of 1024 rows: thousand samples/s and GFLOP/s (2 flops per multiply-add).
+ * theta and X start on 64-byte lines, as pydl allocates theta (X as numpy gives it: +16
+ * bytes, so the path copies each block's rows onto lines).
+ *
+ *   make -C bench bench_predict && ./bench/bench_predict
+ *
+ * Each figure: the best of 7 timings of >= 20 ms (the machine may be shared).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pydl.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+/* seconds per call of pydl_predict on m rows (T's instance), the best of 7 */
+#define TIMED(T, SFX)                                                                     \
+    static double timed_##SFX(const pydl_net *net, int m, const T *theta, const T *X,     \
+                              T *out)                                                       \
+    {                                                                                       \
+        double best = 1e30;                                                                 \
+        int calls = 1;                                                                      \
+        for (int r = 0; r < 8; r++) {                                                       \
+            const double t = now();                                                         \
+            for (int c = 0; c < calls; c++)                                                 \
+                pydl_predict_##SFX(net, 1, m, theta, X, net->dims[0], out, NULL, NULL);     \
+            const double dt = (now() - t) / calls;                                          \
+            if (r > 0 && dt < best)                                                         \
+                best = dt;                                                                  \
+            while (calls * dt < 0.02)                                                       \
+                calls *= 2;                                                                 \
+        }                                                                                   \
+        return best;                                                                        \
+    }
+TIMED(float, f32)
+TIMED(double, f64)
+
+int main(void)
+{
+    const int dims[] = {784, 256, 128, 10}, act[] = {PYDL_RELU, PYDL_RELU, PYDL_SOFTMAX};
+    const int m = 1024;
+    pydl_net net = {3, dims, act, 0.01, NULL};
+    pydl_init(NULL, NULL);
+    const ptrdiff_t P = pydl_n_params(&net);
+    double macs = 0;
+    for (int l = 1; l <= 3; l++)
+        macs += (double)dims[l] * dims[l - 1];
+    /* 64 extra bytes: theta on a line, X 16 bytes past one */
+    float *t32 = aligned_alloc(64, (size_t)P * sizeof(float) + 64);
+    double *t64 = aligned_alloc(64, (size_t)P * sizeof(double) + 64);
+    char *x32 = aligned_alloc(64, (size_t)m * dims[0] * sizeof(float) + 64);
+    char *x64 = aligned_alloc(64, (size_t)m * dims[0] * sizeof(double) + 64);
+    float *o32 = malloc((size_t)m * 10 * sizeof(float));
+    double *o64 = malloc((size_t)m * 10 * sizeof(double));
+    if (!t32 || !t64 || !x32 || !x64 || !o32 || !o64)
+        return 1;
+    float *X32 = (float *)(x32 + 16);
+    double *X64 = (double *)(x64 + 16);
+    unsigned st = 1;
+    for (ptrdiff_t i = 0; i < P; i++) {
+        st = st * 1664525u + 1013904223u;
+        t64[i] = t32[i] = ((float)(st >> 8) / 16777216.0f - 0.5f) * 0.1f;
+    }
+    for (ptrdiff_t i = 0; i < (ptrdiff_t)m * dims[0]; i++) {
+        st = st * 1664525u + 1013904223u;
+        X64[i] = X32[i] = (float)(st >> 8) / 16777216.0f;
+    }
+    static const char *kernels[] = {"avx512", "avx2", "generic"};
+    printf("pydl C core: predict on 784-256-128-10, one thread, theta on 64-byte lines\n"
+           "%-8s %-8s %14s %12s %18s %10s\n", "kernel", "type", "1 example, us",
+           "weights GB/s", "1024 rows, k/s", "GFLOP/s");
+    for (int k = 0; k < 3; k++) {
+        if (!pydl_set_inference_kernel(kernels[k]))
+            continue;
+        for (int f64 = 0; f64 < 2; f64++) {
+            const double one = f64 ? timed_f64(&net, 1, t64, X64, o64)
+                                   : timed_f32(&net, 1, t32, X32, o32);
+            const double many = f64 ? timed_f64(&net, m, t64, X64, o64)
+                                    : timed_f32(&net, m, t32, X32, o32);
+            const double bytes = (double)P * (f64 ? sizeof(double) : sizeof(float));
+            printf("%-8s %-8s %14.2f %12.1f %18.1f %10.1f\n", kernels[k],
+                   f64 ? "float64" : "float32", one * 1e6, bytes / one / 1e9,
+                   m / many / 1e3, 2 * macs * m / many / 1e9);
+        }
+    }
+    return 0;
+}
