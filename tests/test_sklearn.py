@@ -563,3 +563,33 @@ def test_learning_curve_display_and_permutation_importance():
     quiet(est.fit, X, y)
     imp = permutation_importance(est, X, y, n_repeats=3, random_state=0)
     assert imp.importances_mean.shape == (5,) and imp.importances_mean.max() > 0
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_lbfgs_holds_the_blas_at_one_thread_on_every_product_path(monkeypatch):
+    """scipy's L-BFGS-B calls the BLAS itself between pydl's parallel regions: its small
+    vector operations ran 4-13x slower with OpenBLAS's pool awake beside pydl's, so lbfgs
+    holds the BLAS at one thread whichever path computes the products."""
+    import scipy.optimize
+    from threadpoolctl import threadpool_info
+
+    if not [i for i in threadpool_info() if i["user_api"] == "blas"]:
+        pytest.skip("no BLAS that threadpoolctl can control: nothing to hold")
+    seen = []
+    minimize = scipy.optimize.minimize
+
+    def watched(*args, **kwargs):
+        seen.append([i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"])
+        return minimize(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", watched)
+    X = np.random.default_rng(0).standard_normal((40, 5))
+    y = (X[:, 0] > 0).astype(int)
+    for path in pydl.product_paths():
+        previous = _core.set_float_products(path)
+        try:
+            MLPClassifier(solver="lbfgs", max_iter=5, n_threads=2).fit(X, y)
+        finally:
+            _core.set_float_products(previous)
+    assert len(seen) == len(pydl.product_paths())
+    assert all(n == 1 for threads in seen for n in threads), seen
