@@ -390,9 +390,9 @@ cdef Py_ssize_t _row_stride(cnp.ndarray x, int n_x):
 
 
 def reads_in_place(Architecture arch not None, theta, X):
-    """Whether predict reads X as it is: a 2-D numpy array of theta's dtype, shape
-    (m >= 1, n_x), its rows contiguous."""
-    if not isinstance(X, np.ndarray) or not isinstance(theta, np.ndarray):
+    """Whether predict reads X as it is: a 2-D numpy.ndarray (not a subclass: those are
+    converted, as before) of theta's dtype, shape (m >= 1, n_x), its rows contiguous."""
+    if type(X) is not np.ndarray or not isinstance(theta, np.ndarray):
         return False
     cdef cnp.ndarray x = X
     return (cnp.PyArray_NDIM(x) == 2 and cnp.PyArray_TYPE(x) == cnp.PyArray_TYPE(<cnp.ndarray>theta)
