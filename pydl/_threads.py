@@ -1,10 +1,9 @@
 """Thread counts and the one-pool rule.
 
-Inside a training step on the BLAS product path pydl runs its own OpenMP threads and calls
-scipy's BLAS *sequentially* from each of them; BLAS's own thread pool must then be held at
-one thread, or the two pools alternate and cost 20-50x. `sequential_blas` does that for the
-duration of a call, counted so that several pydl calls in several Python threads share one
-limit (pydl's own product kernels need no limit).
+Inside a training step pydl runs its own OpenMP threads and calls scipy's BLAS *sequentially*
+from each of them; BLAS's own thread pool must then be held at one thread, or the two pools
+alternate and cost 20-50x. `sequential_blas` does that for the duration of a call, counted so
+that several pydl calls in several Python threads share one limit.
 """
 from __future__ import annotations
 
@@ -106,25 +105,14 @@ def _release_blas_control():
 
 
 @contextlib.contextmanager
-def sequential_blas(always=False):
-    """Hold scipy's (and numpy's) BLAS at one thread while pydl's C core calls it, that is
-    while the step's products go to the BLAS (`_core.float_products() == "blas"`); pydl's own
-    kernels call no BLAS, and then this touches nothing (no ctypes call either: each one
-    releases the GIL, and a fit in a worker thread waited out the switch interval to get it
-    back while the main thread was busy).
+def sequential_blas():
+    """Hold scipy's (and numpy's) BLAS at one thread while pydl's C core calls it.
 
     Also with one pydl thread (and in a build without OpenMP): a multi-threaded BLAS splits
     a product differently and gives different bits, and pydl's results must not depend on
     the number of threads. Calls from several Python threads share one limit, set by the
     first to enter and restored by the last to leave; a limit another library sets in
-    between is overwritten by that restore.
-
-    always: hold it on every path -- for code that calls the BLAS itself between pydl's
-    parallel regions (scipy's L-BFGS-B around `cost_grad`: its small vector operations ran
-    4-13x slower with OpenBLAS's pool awake beside pydl's: bench_sklearn.py, lbfgs)."""
-    if not always and _core.float_products() != "blas":
-        yield
-        return
+    between is overwritten by that restore."""
     global _depth, _limiter
     with _lock:
         if _depth == 0:

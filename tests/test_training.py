@@ -701,27 +701,6 @@ def test_blas_is_sequential_in_any_python_thread():
     assert seen and all(n == 1 for n in seen), seen
 
 
-@needs_controlled_blas
-@pytest.mark.parametrize("path", [p for p in RUNNABLE_KERNELS if p != "blas"])
-def test_own_product_paths_leave_the_blas_alone(path):
-    """pydl's own kernels call no BLAS: a call on their path changes no BLAS limit."""
-    from threadpoolctl import threadpool_info
-
-    from pydl._threads import sequential_blas
-
-    def blas_threads():
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-
-    before = blas_threads()
-    previous = _core.set_float_products(path)
-    try:
-        with sequential_blas():
-            inside = blas_threads()
-    finally:
-        _core.set_float_products(previous)
-    assert inside == before
-
-
 def test_two_networks_in_two_python_threads(rng):
     """Concurrent fits (GIL released, one OpenMP team each, a shared BLAS limit) train each
     network exactly as alone."""
