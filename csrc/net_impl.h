@@ -900,20 +900,35 @@ static void FN(carve)(const pydl_net *net, int mb, T *work, FN(step_ctx) *c)
     c->Wn = work + off[WS_WN];
 }
 
-/* sum of W^2 and of |W| over every layer's weights (biases excluded) */
+/* sum of W^2 and of |W| over every layer's weights (biases excluded), in a fixed order:
+ * value i of a layer goes to lane i % SUM_LANES, the lanes are summed in order at the end.
+ * (One serial chain of additions was 5% of a 100-100-4 batch-200 step: the training loop
+ * takes it every step.) */
+#define SUM_LANES 16
 static void FN(weight_sums)(const pydl_net *net, const T *theta, double *w2, double *w1)
 {
-    double s2 = 0, s1 = 0;
+    double s2[SUM_LANES] = {0}, s1[SUM_LANES] = {0};
     for (int l = 1; l <= net->n_layers; l++) {
         const T *W = theta + w_off(net, l);
         const ptrdiff_t n = (ptrdiff_t)net->dims[l] * net->dims[l - 1];
-        for (ptrdiff_t i = 0; i < n; i++) {
-            s2 += (double)W[i] * (double)W[i];
-            s1 += (double)(W[i] < 0 ? -W[i] : W[i]);
+        ptrdiff_t i = 0;
+        for (; i + SUM_LANES <= n; i += SUM_LANES)
+            for (int r = 0; r < SUM_LANES; r++) {
+                const double w = (double)W[i + r];
+                s2[r] += w * w;
+                s1[r] += fabs(w);
+            }
+        for (int r = 0; i < n; i++, r++) {
+            const double w = (double)W[i];
+            s2[r] += w * w;
+            s1[r] += fabs(w);
         }
     }
-    *w2 = s2;
-    *w1 = s1;
+    *w2 = *w1 = 0;
+    for (int r = 0; r < SUM_LANES; r++) {
+        *w2 += s2[r];
+        *w1 += s1[r];
+    }
 }
 
 #define UPDATE_PARALLEL_MIN 32768 /* below this a parallel region costs more than it saves */
