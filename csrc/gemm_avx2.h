@@ -19,25 +19,60 @@
 #define PYDL_HAVE_GEMM_AVX2 1
 #include <immintrin.h>
 
-/* The first n lanes of v stored at p, through a copy on the stack: vmaskmov's store is
+/* The first n (<= 8) lanes of v stored at p, 4, 2 and 1 at a time: vmaskmov's store is
  * microcoded on AMD's Zen (tiles of 1-8 rows, e.g. the planar network's, store every
- * column that way). */
+ * column that way), and a copy through the stack cost a store-forwarding stall per column. */
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 pydl_avx2_store_f32(float *p, int n, __m256 v)
 {
-    float lane[8];
-    _mm256_storeu_ps(lane, v);
-    for (int i = 0; i < n; i++)
-        p[i] = lane[i];
+    __m128 part = _mm256_castps256_ps128(v);
+    if (n == 8) {
+        _mm256_storeu_ps(p, v);
+        return;
+    }
+    if (n >= 4) {
+        _mm_storeu_ps(p, part);
+        part = _mm256_extractf128_ps(v, 1);
+        p += 4;
+        n -= 4;
+    }
+    if (n >= 2) {
+        _mm_storel_pi((__m64 *)p, part);
+        part = _mm_movehl_ps(part, part);
+        p += 2;
+        n -= 2;
+    }
+    if (n == 1)
+        _mm_store_ss(p, part);
 }
 
 __attribute__((target("avx2,fma"), always_inline)) static inline void
 pydl_avx2_store_f64(double *p, int n, __m256d v)
 {
-    double lane[4];
-    _mm256_storeu_pd(lane, v);
-    for (int i = 0; i < n; i++)
-        p[i] = lane[i];
+    __m128d part = _mm256_castpd256_pd128(v);
+    if (n == 4) {
+        _mm256_storeu_pd(p, v);
+        return;
+    }
+    if (n >= 2) {
+        _mm_storeu_pd(p, part);
+        part = _mm256_extractf128_pd(v, 1);
+        p += 2;
+        n -= 2;
+    }
+    if (n == 1)
+        _mm_store_sd(p, part);
+}
+
+/* Lane l := value idx[l] (0..15) of lo's 8 values then hi's (V_PERM2 of gemm_tile.h;
+ * vpermps takes the index's low 3 bits) */
+__attribute__((target("avx2,fma"), always_inline)) static inline __m256
+pydl_avx2_perm2_ps(__m256 lo, __m256 hi, const int32_t *ix)
+{
+    const __m256i idx = _mm256_loadu_si256((const __m256i *)ix);
+    const __m256 from_hi = _mm256_castsi256_ps(_mm256_cmpgt_epi32(idx, _mm256_set1_epi32(7)));
+    return _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx),
+                            _mm256_permutevar8x32_ps(hi, idx), from_hi);
 }
 
 /* ---- float: 8 lanes ---- */
@@ -67,6 +102,9 @@ pydl_avx2_store_f64(double *p, int n, __m256d v)
 #define V_RELU(s, v) _mm256_and_ps(_mm256_cmp_ps((s), V_ZERO(), _CMP_GT_OQ), (v))
 #define V_LEAKY(s, v, slope) \
     _mm256_blendv_ps(_mm256_mul_ps((v), (slope)), (v), _mm256_cmp_ps((s), V_ZERO(), _CMP_GT_OQ))
+#define IX_T int32_t
+#define IX_SET(ix, l, s) ((ix)[l] = (s))
+#define V_PERM2(lo, hi, ix) pydl_avx2_perm2_ps((lo), (hi), (ix))
 #include "gemm_tile.h"
 
 /* ---- double: 4 lanes ---- */
@@ -96,6 +134,11 @@ pydl_avx2_store_f64(double *p, int n, __m256d v)
 #define V_RELU(s, v) _mm256_and_pd(_mm256_cmp_pd((s), V_ZERO(), _CMP_GT_OQ), (v))
 #define V_LEAKY(s, v, slope) \
     _mm256_blendv_pd(_mm256_mul_pd((v), (slope)), (v), _mm256_cmp_pd((s), V_ZERO(), _CMP_GT_OQ))
+/* a double is two 32-bit halves: value s is halves 2s, 2s + 1 of the 16 (vpermps) */
+#define IX_T int32_t
+#define IX_SET(ix, l, s) ((ix)[2 * (l)] = 2 * (s), (ix)[2 * (l) + 1] = 2 * (s) + 1)
+#define V_PERM2(lo, hi, ix) \
+    _mm256_castps_pd(pydl_avx2_perm2_ps(_mm256_castpd_ps(lo), _mm256_castpd_ps(hi), (ix)))
 #include "gemm_tile.h"
 
 #endif /* x86-64 with GCC or clang */

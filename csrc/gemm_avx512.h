@@ -48,6 +48,9 @@
 #define V_LEAKY(s, v, slope) \
     _mm512_mask_blend_ps(_mm512_cmp_ps_mask((s), V_ZERO(), _CMP_GT_OQ), \
                          _mm512_mul_ps((v), (slope)), (v))
+#define IX_T int32_t
+#define IX_SET(ix, l, s) ((ix)[l] = (s))
+#define V_PERM2(lo, hi, ix) _mm512_permutex2var_ps((lo), _mm512_loadu_si512(ix), (hi))
 #include "gemm_tile.h"
 
 /* ---- double: 8 lanes ---- */
@@ -77,6 +80,9 @@
 #define V_LEAKY(s, v, slope) \
     _mm512_mask_blend_pd(_mm512_cmp_pd_mask((s), V_ZERO(), _CMP_GT_OQ), \
                          _mm512_mul_pd((v), (slope)), (v))
+#define IX_T int64_t
+#define IX_SET(ix, l, s) ((ix)[l] = (s))
+#define V_PERM2(lo, hi, ix) _mm512_permutex2var_pd((lo), _mm512_loadu_si512(ix), (hi))
 #include "gemm_tile.h"
 
 #endif /* x86-64 with GCC or clang */

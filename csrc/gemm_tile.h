@@ -21,6 +21,9 @@
  *   V_ROUNDED(v)     a statement that keeps the compiler from fusing v's product into the
  *                    next addition (GCC contracts across statements by default)
  *   V_RELU(s, v)     s > 0 ? v : +0        V_LEAKY(s, v, slope)  s > 0 ? v : slope v
+ *   IX_T, IX_SET(ix, l, s)  an index vector's entries, and lane l of the index vector ix
+ *                    taking source value s (0 <= s < 2 VL)
+ *   V_PERM2(lo, hi, ix)  lane l := value ix's lane l names of the 2 VL values lo, hi
  */
 
 /* Rows [0, nv VL) of the tile (the last vector's lanes: `last`, or all where !edge), by
@@ -165,6 +168,95 @@ GT_ATTR static void GT(block)(int M, int N, int k0, int kc, int resume, T alpha,
     }
 }
 
+/* Whether GT(narrow) computes the product: few rows (a layer of at most VL/2 units), a
+ * short K, and B's and C's columns contiguous (the forward and dA products of tiny
+ * networks: the planar 2-4-1 network's are 4 x 400 x 2, 1 x 400 x 4 and 4 x 400 x 1). */
+#define GT_NARROW(M, K, sbk, sbj, bcols, ldc, ep)                                          \
+    (2 * (M) <= VL && (K) <= VL && (sbk) == 1 && (sbj) == (K) && !(bcols) && (ldc) == (M) && \
+     (!(ep) || !(ep)->gate || (ep)->ldg == (M)))
+
+/* The column blocks of GT(narrow) (below), with kk == K: a constant where K is small, so
+ * that the chain over k unrolls and A's spread columns stay in registers (a loop over a
+ * run-time K of 2 took twice as long). */
+GT_ATTR static inline __attribute__((always_inline)) void
+GT(narrow_blocks)(int kk, int M, int N, int G, const T *arow, const IX_T *ix, int per_k,
+                  T alpha, const T *brow, const T *bias, const T *gate, int rectify, T slope_,
+                  const T *B, T *C)
+{
+    const V va = V_SET1(alpha), vb = V_LOAD(brow), slope = V_SET1(slope_);
+    for (int j0 = 0; j0 < N; j0 += G) {
+        const int g = N - j0 < G ? N - j0 : G, nb = g * kk, lanes = g * M;
+        const T *b = B + (ptrdiff_t)j0 * kk;
+        const V lo = nb >= VL ? V_LOAD(b) : V_LOADM(b, V_LANES(nb));
+        const V hi = nb >= 2 * VL ? V_LOAD(b + VL)
+                     : nb > VL   ? V_LOADM(b + VL, V_LANES(nb - VL)) : V_ZERO();
+        V acc = V_ZERO();
+        for (int k = 0; k < kk; k++)
+            acc = V_FMA(V_LOAD(arow + k * VL), V_PERM2(lo, hi, ix + k * per_k), acc);
+        V v = V_MUL(acc, va);
+        if (bias) {
+            V_ROUNDED(v);
+            v = V_ADD(v, vb);
+        }
+        if (rectify != PYDL_RECTIFY_NONE) {
+            const T *gj = gate ? gate + (ptrdiff_t)j0 * M : NULL;
+            const V s = !gj ? v : lanes >= VL ? V_LOAD(gj) : V_LOADM(gj, V_LANES(lanes));
+            v = rectify == PYDL_RECTIFY_RELU ? V_RELU(s, v) : V_LEAKY(s, v, slope);
+        }
+        if (lanes >= VL)
+            V_STORE(C + (ptrdiff_t)j0 * M, v);
+        else
+            V_STOREM(C + (ptrdiff_t)j0 * M, V_LANES(lanes), v);
+    }
+}
+
+/* C (M, N) for GT_NARROW's shapes. The tile kernel would give each column VL lanes for its
+ * M rows; here G columns share a vector, lane l holding row l % M of column l / M, so B's
+ * columns come in whole (G K contiguous values, two vectors at most) and V_PERM2 spreads
+ * value k of each column over its M lanes. Each lane runs the tile's chain (from 0, FMA over
+ * k in order; alpha; then the epilogue), so the bits are the same. */
+GT_ATTR static void GT(narrow)(int M, int N, int K, T alpha, const T *A, ptrdiff_t lda,
+                               const int32_t *acols, const T *B, T *C,
+                               const pydl_epilogue *ep)
+{
+    const int G = VL / M < 2 * VL / K ? VL / M : 2 * VL / K; /* columns per vector */
+    T arow[VL * VL], brow[VL]; /* A's column k spread: lane l = A[l % M, k]; the bias */
+    IX_T ix[VL * VL * (sizeof(T) / sizeof(IX_T) > 1 ? sizeof(T) / sizeof(IX_T) : 1)];
+    const int per_k = (int)(sizeof ix / sizeof ix[0]) / VL; /* index entries per k */
+    const T *bias = ep ? (const T *)ep->bias : NULL;
+    const T *gate = ep ? (const T *)ep->gate : NULL;
+    /* ep's fields in locals: read through ep after each store to C, they made every
+     * column block wait for the previous one's store */
+    const int rectify = ep ? ep->rectify : PYDL_RECTIFY_NONE;
+    const T slope = ep ? (T)ep->slope : (T)0;
+    for (int k = 0; k < K; k++) { /* (no division: this setup is part of a ~0.1 us call) */
+        const T *a = A + (ptrdiff_t)(acols ? acols[k] : k) * lda;
+        IX_T *ixk = ix + k * per_k;
+        int l = 0;
+        for (int c = 0; c < G; c++)
+            for (int i = 0; i < M; i++, l++) {
+                arow[k * VL + l] = a[i];
+                IX_SET(ixk, l, c * K + k);
+            }
+        for (; l < VL; l++) {
+            arow[k * VL + l] = 0;
+            IX_SET(ixk, l, 0);
+        }
+    }
+    for (int l = 0; l < VL; l++)
+        brow[l] = bias && l < G * M ? bias[l - l / M * M] : (T)0;
+#define GT_BLOCKS(kk) \
+    GT(narrow_blocks)(kk, M, N, G, arow, ix, per_k, alpha, brow, bias, gate, rectify, slope, B, C)
+    switch (K) {
+    case 1: GT_BLOCKS(1); break;
+    case 2: GT_BLOCKS(2); break;
+    case 3: GT_BLOCKS(3); break;
+    case 4: GT_BLOCKS(4); break;
+    default: GT_BLOCKS(K); break;
+    }
+#undef GT_BLOCKS
+}
+
 /* The product of products.h (see there), with the epilogue ep (or NULL) on its final store.
  * No allocation, no alignment required, nothing read or written outside the operands. */
 GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_t lda,
@@ -178,6 +270,10 @@ GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_
     const int chunks = K > 2 * KC ? (K + KC - 1) / KC : 1;
     if (M <= 0 || N <= 0)
         return;
+    if (K > 0 && GT_NARROW(M, K, sbk, sbj, bcols, ldc, ep)) {
+        GT(narrow)(M, N, K, alpha, A, lda, acols, B, C, ep);
+        return;
+    }
     for (int q = 0; q < chunks; q++) {
         const int k0 = (int)((ptrdiff_t)K * q / chunks);
         const int k1 = (int)((ptrdiff_t)K * (q + 1) / chunks);
@@ -196,6 +292,7 @@ GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_
 }
 
 #undef GT_PUBLIC
+#undef GT_NARROW
 #undef GT
 #undef GT_ATTR
 #undef T
@@ -219,3 +316,6 @@ GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_
 #undef V_ROUNDED
 #undef V_RELU
 #undef V_LEAKY
+#undef IX_T
+#undef IX_SET
+#undef V_PERM2

@@ -13,7 +13,7 @@
  * completed:
  *   W[l] to its own orientation (Wn)        : by units of each layer
  *   gather of the batch (and augmentation)  : by examples (the same phase)
- *   Z[l], A[l] (each layer)                 : the tiles of Z[l] (n[l], mb) (grid_of, net.c)
+ *   Z[l], A[l] (each layer)                 : the tiles of Z[l] (n[l], mb) (step_grid)
  *   output activation, loss, dZ[L]          : by examples
  *   dW[l], dA[l-1], dZ[l-1] (each layer)    : the tiles of dW[l]^T (n[l-1], n[l]), then
  *                                             of dA[l-1] (n[l-1], mb); db[l] by units
@@ -772,6 +772,17 @@ static double FN(weight_scale)(const T *sw, const int32_t *idx, ptrdiff_t first,
     return sum > 0 ? mb / sum : 0.0;
 }
 
+/* The tiles of a product of the step (rows, cols): grid_of's, fixed by the shape for the
+ * BLAS, whose bits depend on the calls; one, for pydl's own kernels on one thread (their
+ * bits do not depend on the tiling, and each call costs a setup: the planar network's
+ * forward products were 12 calls of 33 columns each). */
+static tile_grid FN(step_grid)(const FN(step_ctx) *c, int n_threads, int rows, int cols)
+{
+    if (n_threads == 1 && c->product != FN(blas_product))
+        return (tile_grid){rows, cols, 1, 1};
+    return grid_of(rows, cols);
+}
+
 /* One step, run by each of n_threads threads: forward, cost, backward and (training) the
  * update -- applied only when the loss and every gradient are finite, so that a diverging
  * step leaves theta as it was. */
@@ -796,7 +807,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     }
     pydl_barrier(n_threads); /* Wn (and Xb) complete */
     for (int l = 1; l <= L; l++) {
-        const tile_grid g = grid_of(net->dims[l], mb);
+        const tile_grid g = FN(step_grid)(c, n_threads, net->dims[l], mb);
         const int finish = l < L; /* the output layer is finished by examples below */
         pydl_share(grid_tiles(g), tid, n_threads, &t0, &t1);
         for (ptrdiff_t t = t0; t < t1; t++) {
@@ -832,7 +843,8 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         const int n = net->dims[l], np = net->dims[l - 1];
         pydl_barrier(n_threads); /* dZ[l] complete */
         /* the tiles of dW[l] (np, n), then those of dA[l-1] (np, mb): both read dZ[l] */
-        const tile_grid gw = grid_of(np, n), ga = grid_of(np, mb);
+        const tile_grid gw = FN(step_grid)(c, n_threads, np, n);
+        const tile_grid ga = FN(step_grid)(c, n_threads, np, mb);
         const ptrdiff_t nw = grid_tiles(gw);
         pydl_share(nw + (l > 1 ? grid_tiles(ga) : 0), tid, n_threads, &t0, &t1);
         for (ptrdiff_t t = t0; t < t1; t++) {

@@ -72,7 +72,10 @@ def test_own_kernel_is_one_chain_per_element(rng, kernel_of, kernel, dtype):
     """Sub-blocks, either orientation of b and every own path give the very same bits:
     each element is one fused multiply-add chain over k, whatever tile computes it."""
     kernel_of(kernel)
-    for M, K, N in [(77, 131, 29), (4, 2, 400), (1, 64, 33), (64, 400, 1), (130, 900, 13)]:
+    # (4, 2, 400), (1, 4, 400), (4, 1, 400): the planar network's forward and dA products,
+    # with the others of at most 8 rows and 16 k the narrow kernel's (gemm_tile.h)
+    for M, K, N in [(77, 131, 29), (4, 2, 400), (1, 4, 400), (4, 1, 400), (3, 5, 21),
+                    (8, 16, 37), (2, 9, 5), (1, 64, 33), (64, 400, 1), (130, 900, 13)]:
         a, b = operands(rng, dtype, M, K, N, lda_pad=3)
         whole = pydl._core.product(a, b, 0.75)
         np.testing.assert_array_equal(pydl._core.product(a, np.ascontiguousarray(b), 0.75),
@@ -105,9 +108,11 @@ def test_epilogue_is_applied_exactly_on_every_path(rng, kernel_of, dtype, kernel
     """bias, relu and leaky ReLU by the value's sign (forward) or a gate's (backward): the
     same bits as the product followed by the element pass the epilogue replaces."""
     kernel_of(kernel)
-    for _ in range(30):
+    for trial in range(45):
         M, N = (int(x) for x in rng.choice(EDGES, 2))
         K = int(rng.integers(1, 200))
+        if trial >= 30:  # the narrow kernel's shapes: few rows, short K (gemm_tile.h)
+            M, K = int(rng.integers(1, 9)), int(rng.integers(1, 17))
         a, b = operands(rng, dtype, M, K, N, b_rows=bool(rng.integers(2)))
         alpha = float(rng.choice([1.0, 1 / 64]))
         bias = rng.standard_normal(M).astype(dtype) if rng.integers(2) else None
