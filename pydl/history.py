@@ -46,11 +46,13 @@ class History:
         self.reduce_time = 0.0
 
     def _extend(self, epochs, costs, lrs, step_costs=(), step_lrs=()):
-        self.epochs.extend(int(e) for e in epochs)
-        self.cost.extend(float(c) for c in costs)
-        self.learning_rate.extend(float(r) for r in lrs)
-        self.step_cost.extend(float(c) for c in step_costs)
-        self.step_learning_rate.extend(float(r) for r in step_lrs)
+        # Python ints and floats, through NumPy's tolist (a generator per list was 5% of a
+        # planar network's iteration)
+        self.epochs.extend(np.asarray(epochs, dtype=np.int64).tolist())
+        self.cost.extend(np.asarray(costs, dtype=np.float64).tolist())
+        self.learning_rate.extend(np.asarray(lrs, dtype=np.float64).tolist())
+        self.step_cost.extend(np.asarray(step_costs, dtype=np.float64).tolist())
+        self.step_learning_rate.extend(np.asarray(step_lrs, dtype=np.float64).tolist())
 
     def __len__(self):
         return len(self.cost)

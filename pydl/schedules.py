@@ -29,6 +29,11 @@ class Schedule(abc.ABC):
         check_param("lr0", lr0)
         check_param("epoch", first_epoch, name="first_epoch")
         check_param("epochs", n_epochs, name="n_epochs")  # as fit's
+        return self._rates(lr0, first_epoch, n_epochs)
+
+    def _rates(self, lr0, first_epoch, n_epochs):
+        """rates() after its checks: one learning_rate call per epoch, unless a schedule
+        knows better (fit asks for every epoch of a call, 10000 for the planar network)."""
         return np.array([self.learning_rate(lr0, e) for e in range(first_epoch, first_epoch + n_epochs)],
                         dtype=np.float64)
 
@@ -38,6 +43,9 @@ class Constant(Schedule):
 
     def learning_rate(self, lr0, epoch):
         return lr0
+
+    def _rates(self, lr0, first_epoch, n_epochs):
+        return np.full(n_epochs, lr0, dtype=np.float64)
 
     def __repr__(self):
         return "Constant()"
