@@ -46,6 +46,8 @@ typedef struct {
     int b_rows;                           /* B row-major (sbj = 1) */
     int bias, rectify, gate;
     double slope;
+    int tight; /* B's columns and the gate's with no gap (sbj = K, ldg = M): with ldc = M,
+                  few rows and a short K, the AVX kernels' narrow path (gemm_tile.h) */
 } product_case;
 
 static void print_case(const char *what, const char *kernel, const product_case *p)
@@ -100,10 +102,10 @@ static int failures = 0, cases = 0, kernel_runs = 0;
     static void run_case_##SFX(const product_case *p, const kernel_##SFX *kernels, int nk)  \
     {                                                                                       \
         const int M = p->M, N = p->N, K = p->K;                                             \
-        const ptrdiff_t lda = M + p->lda_pad, ldc = M + p->ldc_pad, ldg = M + 3;            \
+        const ptrdiff_t lda = M + p->lda_pad, ldc = M + p->ldc_pad, ldg = M + 3 * !p->tight; \
         const int acount = p->a_cols ? p->a_cols : K, bcount = p->b_cols ? p->b_cols : N;   \
         /* B's k and j strides; its allocation ends at its last element */                  \
-        const ptrdiff_t sbk = p->b_rows ? bcount + 2 : 1, sbj = p->b_rows ? 1 : K + 1;      \
+        const ptrdiff_t sbk = p->b_rows ? bcount + 2 : 1, sbj = p->b_rows ? 1 : K + !p->tight; \
         const ptrdiff_t bsize = K && bcount ? (K - 1) * sbk + (bcount - 1) * sbj + 1 : 0;   \
         const ptrdiff_t asize = acount ? (acount - 1) * lda + M : 0;                        \
         T *A = alloc_##SFX(asize), *B = alloc_##SFX(bsize);                                 \
@@ -193,6 +195,7 @@ static product_case random_case(int max_dim)
     p.rectify = rand_int(0, 2);
     p.gate = p.rectify && rand_int(0, 1);
     p.slope = rand_int(0, 1) ? 0.01 : rand_normalish();
+    p.tight = rand_int(0, 1);
     return p;
 }
 
@@ -234,7 +237,11 @@ int main(int argc, char **argv)
     printf("\n");
 
     for (int r = 0; r < random_cases && !failures; r++) {
-        const product_case p = random_case(r % 10 == 0 ? 70 : 40);
+        product_case p = random_case(r % 10 == 0 ? 70 : 40);
+        if (r % 4 == 1) { /* the narrow path's shapes: few rows, a short K */
+            p.M = rand_int(1, 9);
+            p.K = rand_int(1, 17);
+        }
         run_case_f32(&p, k32, n32);
         run_case_f64(&p, k64, n64);
     }
@@ -246,11 +253,11 @@ int main(int argc, char **argv)
             const int mb = batches[b], np = dims[l - 1], n = dims[l];
             const int rows = n < 64 ? n : 64;
             const product_case forward = {rows, mb, np, 1.0, 0, 0, 0, l == 1 ? 3000 : 0, 0,
-                                          1, PYDL_RECTIFY_RELU, 0, 0.0};
+                                          1, PYDL_RECTIFY_RELU, 0, 0.0, 0};
             const product_case dW = {np < 64 ? np : 64, n, mb, 1.0 / mb, np - 64 > 0 ? np - 64 : 0,
-                                     0, l == 1 ? 3000 : 0, 0, 1, 0, 0, 0, 0.0};
+                                     0, l == 1 ? 3000 : 0, 0, 1, 0, 0, 0, 0.0, 0};
             const product_case dA = {np < 64 ? np : 64, mb, n, 1.0, np - 64 > 0 ? np - 64 : 0,
-                                     0, 0, 0, 0, 0, PYDL_RECTIFY_LEAKY, 1, 0.01};
+                                     0, 0, 0, 0, 0, PYDL_RECTIFY_LEAKY, 1, 0.01, 0};
             const product_case *all[] = {&forward, &dW, &dA};
             for (int c = 0; c < 3 && !failures; c++) {
                 run_case_f32(all[c], k32, n32);
@@ -258,13 +265,14 @@ int main(int argc, char **argv)
             }
         }
     const product_case odd[] = {
-        {4, 400, 2, 1.0, 0, 0, 0, 0, 0, 1, PYDL_RECTIFY_NONE, 0, 0.0},   /* planar 2-4-1 */
-        {1, 400, 4, 1.0, 0, 0, 0, 0, 0, 1, PYDL_RECTIFY_NONE, 0, 0.0},
-        {4, 1, 400, 1.0 / 400, 0, 0, 0, 0, 1, 0, 0, 0, 0.0},
-        {2, 4, 400, 1.0 / 400, 0, 0, 0, 0, 1, 0, 0, 0, 0.0},
-        {4, 400, 1, 1.0, 0, 0, 0, 0, 0, 0, PYDL_RECTIFY_RELU, 1, 0.0},
-        {37, 29, 1700, 0.5, 3, 1, 0, 0, 0, 1, PYDL_RECTIFY_RELU, 0, 0.0}, /* K chunks */
-        {130, 13, 800, 1.0, 0, 2, 900, 20, 1, 1, PYDL_RECTIFY_LEAKY, 1, -0.3},
+        {4, 400, 2, 1.0, 0, 0, 0, 0, 0, 1, PYDL_RECTIFY_NONE, 0, 0.0, 1}, /* planar 2-4-1 */
+        {1, 400, 4, 1.0, 0, 0, 0, 0, 0, 1, PYDL_RECTIFY_NONE, 0, 0.0, 1},
+        {4, 400, 2, 1.0, 0, 0, 0, 0, 0, 1, PYDL_RECTIFY_NONE, 0, 0.0, 0},
+        {4, 1, 400, 1.0 / 400, 0, 0, 0, 0, 1, 0, 0, 0, 0.0, 0},
+        {2, 4, 400, 1.0 / 400, 0, 0, 0, 0, 1, 0, 0, 0, 0.0, 0},
+        {4, 400, 1, 1.0, 0, 0, 0, 0, 0, 0, PYDL_RECTIFY_RELU, 1, 0.0, 1},
+        {37, 29, 1700, 0.5, 3, 1, 0, 0, 0, 1, PYDL_RECTIFY_RELU, 0, 0.0, 0}, /* K chunks */
+        {130, 13, 800, 1.0, 0, 2, 900, 20, 1, 1, PYDL_RECTIFY_LEAKY, 1, -0.3, 0},
     };
     for (size_t c = 0; c < sizeof odd / sizeof *odd && !failures; c++) {
         run_case_f32(&odd[c], k32, n32);
