@@ -264,6 +264,33 @@ static void grid_tile(tile_grid g, ptrdiff_t t, int *r0, int *r1, int *c0, int *
     *c1 = (int)((ptrdiff_t)g.cols * (bc + 1) / g.nbc);
 }
 
+/* Thread tid's tiles [lo, hi) of a backward phase: nw tiles of dW, then na of dA, shared
+ * by work, not by count. The two products have the same multiply-adds (n[l-1] n[l] mb),
+ * so a dW tile weighs na and a dA tile nw (the unit: 1 / (2 nw na) of the phase); with
+ * equal counts per thread a 256-unit layer after a 128-unit one at batch 64 gave one of two
+ * threads 16 dW tiles' worth of work and the other 4 + 8 dA tiles', 1.7 times as much. */
+static ptrdiff_t backward_tile_at(ptrdiff_t nw, ptrdiff_t na, int tid, int n_threads)
+{
+    if (na == 0)
+        return nw * tid / n_threads;
+    /* the first tile whose middle lies in thread tid's share of the work, or past it */
+    const int64_t goal = 4 * (int64_t)nw * na * tid;
+    ptrdiff_t t = 0;
+    for (; t < nw + na; t++) {
+        const int64_t before = t < nw ? (int64_t)t * na : (int64_t)nw * na + (int64_t)(t - nw) * nw;
+        if ((2 * before + (t < nw ? na : nw)) * n_threads >= goal)
+            break;
+    }
+    return t;
+}
+
+static void backward_share(ptrdiff_t nw, ptrdiff_t na, int tid, int n_threads, ptrdiff_t *lo,
+                           ptrdiff_t *hi)
+{
+    *lo = backward_tile_at(nw, na, tid, n_threads);
+    *hi = backward_tile_at(nw, na, tid + 1, n_threads);
+}
+
 int64_t pydl_batch_count(int m, int bs)
 {
     return ((int64_t)m + bs - 1) / bs;

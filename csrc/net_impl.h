@@ -846,7 +846,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
         const tile_grid gw = FN(step_grid)(c, n_threads, np, n);
         const tile_grid ga = FN(step_grid)(c, n_threads, np, mb);
         const ptrdiff_t nw = grid_tiles(gw);
-        pydl_share(nw + (l > 1 ? grid_tiles(ga) : 0), tid, n_threads, &t0, &t1);
+        backward_share(nw, l > 1 ? grid_tiles(ga) : 0, tid, n_threads, &t0, &t1);
         for (ptrdiff_t t = t0; t < t1; t++) {
             if (t < nw) {
                 grid_tile(gw, t, &r0, &r1, &k0, &k1);
