@@ -229,7 +229,7 @@ GT_ATTR static void GT(narrow)(int M, int N, int K, T alpha, const T *A, ptrdiff
      * column block wait for the previous one's store */
     const int rectify = ep ? ep->rectify : PYDL_RECTIFY_NONE;
     const T slope = ep ? (T)ep->slope : (T)0;
-    for (int k = 0; k < K; k++) { /* (no division: this setup is part of a ~0.1 us call) */
+    for (int k = 0; k < K; k++) { /* (no division: this setup is part of a 0.1 us call) */
         const T *a = A + (ptrdiff_t)(acols ? acols[k] : k) * lda;
         IX_T *ixk = ix + k * per_k;
         int l = 0;
@@ -243,8 +243,8 @@ GT_ATTR static void GT(narrow)(int M, int N, int K, T alpha, const T *A, ptrdiff
             IX_SET(ixk, l, 0);
         }
     }
-    for (int l = 0; l < VL; l++)
-        brow[l] = bias && l < G * M ? bias[l - l / M * M] : (T)0;
+    for (int l = 0, i = 0; l < VL; l++, i = i + 1 < M ? i + 1 : 0)
+        brow[l] = bias && l < G * M ? bias[i] : (T)0;
 #define GT_BLOCKS(kk) \
     GT(narrow_blocks)(kk, M, N, G, arow, ix, per_k, alpha, brow, bias, gate, rectify, slope, B, C)
     switch (K) {
