@@ -58,11 +58,12 @@ int main(void)
     double macs = 0;
     for (int l = 1; l <= 3; l++)
         macs += (double)dims[l] * dims[l - 1];
-    /* 64 extra bytes: theta on a line, X 16 bytes past one */
-    float *t32 = aligned_alloc(64, (size_t)P * sizeof(float) + 64);
-    double *t64 = aligned_alloc(64, (size_t)P * sizeof(double) + 64);
-    char *x32 = aligned_alloc(64, (size_t)m * dims[0] * sizeof(float) + 64);
-    char *x64 = aligned_alloc(64, (size_t)m * dims[0] * sizeof(double) + 64);
+    /* theta on a line, X 16 bytes past one (C11's aligned_alloc wants whole lines) */
+#define LINES(bytes) (((size_t)(bytes) + 64 + 63) / 64 * 64)
+    float *t32 = aligned_alloc(64, LINES(P * sizeof(float)));
+    double *t64 = aligned_alloc(64, LINES(P * sizeof(double)));
+    char *x32 = aligned_alloc(64, LINES((size_t)m * dims[0] * sizeof(float)));
+    char *x64 = aligned_alloc(64, LINES((size_t)m * dims[0] * sizeof(double)));
     float *o32 = malloc((size_t)m * 10 * sizeof(float));
     double *o64 = malloc((size_t)m * 10 * sizeof(double));
     if (!t32 || !t64 || !x32 || !x64 || !o32 || !o64)
