@@ -69,8 +69,9 @@ int main(int argc, char **argv)
     for (int b = 0; b < 4; b++) {
         const int bs = batches[b];
         /* the step's products as plain sgemm calls: forward, dW, dA (no layer-1 dA) */
-        float *A = malloc((size_t)256 * bs * sizeof *A), *B = malloc((size_t)256 * bs * sizeof *B);
-        float *C = malloc((size_t)784 * 256 * sizeof *C), one = 1, zero = 0;
+        /* zeros, not malloc's leftovers: a denormal among them costs an assist per use */
+        float *A = calloc((size_t)256 * bs, sizeof *A), *B = calloc((size_t)256 * bs, sizeof *B);
+        float *C = calloc((size_t)784 * 256, sizeof *C), one = 1, zero = 0;
         const int reps = 20;
         openblas_set_num_threads(threads);
         double t0 = now();

@@ -12,6 +12,7 @@
 
 #include "pydl.h"
 #include "pydl_omp.h"
+#include "fpmode.h"
 #include "philox.h"
 #include "fastmath.h"
 #include "products.h"
@@ -141,6 +142,8 @@ double pydl_monotonic_seconds(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 #endif
 }
+
+int pydl_flushes_denormals(void) { return PYDL_FPMODE_FLUSHES; }
 
 int pydl_openmp_enabled(void)
 {

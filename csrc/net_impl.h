@@ -8,6 +8,8 @@
  *   X, A[l-1]: (n[l-1], mb)    W[l]: held as W^T (n[l-1], n[l])    Z[l], A[l], dZ[l]: (n[l], mb)
  * A[l] is computed in place over Z[l]; every g'(Z) the course uses can be read off A.
  *
+ * Every thread runs the step and predict with denormals flushed to zero (fpmode.h).
+ *
  * Work split inside one step (all threads call step(); a barrier ends each phase). Every
  * output element is written by one thread, and each phase reads only what earlier phases
  * completed:
@@ -887,10 +889,10 @@ static double FN(run_step)(const FN(step_ctx) *c, int n_threads)
 #ifdef _OPENMP
     if (n_threads > 1) {
 #pragma omp parallel num_threads(n_threads)
-        FN(step)(c, pydl_thread_num(), pydl_num_threads());
+        PYDL_FLUSHED(FN(step)(c, pydl_thread_num(), pydl_num_threads()));
     } else
 #endif
-        FN(step)(c, 0, 1);
+        PYDL_FLUSHED(FN(step)(c, 0, 1));
     if (!c->with_cost)
         return 0;
     return FN(sum_losses)((ptrdiff_t)loss_width(c->net) * c->mb, c->loss);
@@ -954,13 +956,13 @@ void FN(pydl_update)(const pydl_optimizer *o, int64_t t, double lr, ptrdiff_t P,
         {
             ptrdiff_t lo, hi;
             pydl_share(P, pydl_thread_num(), pydl_num_threads(), &lo, &hi);
-            FN(update_share)(o, t, lr, lo, hi, theta, grad, v, s);
+            PYDL_FLUSHED(FN(update_share)(o, t, lr, lo, hi, theta, grad, v, s));
         }
         return;
     }
 #endif
     (void)n_threads;
-    FN(update_share)(o, t, lr, 0, P, theta, grad, v, s);
+    PYDL_FLUSHED(FN(update_share)(o, t, lr, 0, P, theta, grad, v, s));
 }
 
 /* ---- entry points -------------------------------------------------------------------- */
@@ -998,7 +1000,8 @@ int FN(pydl_product)(int M, int N, int K, double alpha, const T *A, int lda,
         return PYDL_ERR_ARGUMENT;
     const pydl_epilogue ep = {bias, gate, ldg, rectify, slope};
     const int with_ep = bias || gate || rectify != PYDL_RECTIFY_NONE;
-    product(M, N, K, (T)alpha, A, lda, acols, B, sbk, sbj, bcols, C, ldc, with_ep ? &ep : NULL);
+    PYDL_FLUSHED(product(M, N, K, (T)alpha, A, lda, acols, B, sbk, sbj, bcols, C, ldc,
+                         with_ep ? &ep : NULL));
     return PYDL_OK;
 }
 
@@ -1178,13 +1181,13 @@ int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *theta, 
             ptrdiff_t b0, b1;
             pydl_share(n_blocks, pydl_thread_num(), pydl_num_threads(), &b0, &b1);
             const ptrdiff_t j1 = b1 * block < m ? b1 * block : m;
-            FN(infer_share)(dot, net, theta, X, ldx, out, labels, work, b0 * block, j1,
-                            pydl_thread_num());
+            PYDL_FLUSHED(FN(infer_share)(dot, net, theta, X, ldx, out, labels, work,
+                                         b0 * block, j1, pydl_thread_num()));
         }
         return PYDL_OK;
     }
 #endif
-    FN(infer_share)(dot, net, theta, X, ldx, out, labels, work, 0, m, 0);
+    PYDL_FLUSHED(FN(infer_share)(dot, net, theta, X, ldx, out, labels, work, 0, m, 0));
     return PYDL_OK;
 }
 

@@ -281,6 +281,9 @@ int64_t pydl_batch_count(int m, int bs);
 void pydl_batch_span(int m, int bs, int64_t k, int64_t *first, int *mb);
 /* 1 if compiled with OpenMP. */
 int pydl_openmp_enabled(void);
+/* 1 if training, predict and the products run with denormals flushed to zero on this
+ * build's CPU family (fpmode.h: x86-64 and AArch64); 0: denormals are kept. */
+int pydl_flushes_denormals(void);
 /* The instruction set the element loops run with on this CPU: "x86-64-v4" (AVX-512),
  * "x86-64-v3" (AVX2 + FMA), "avx2" (built by GCC < 12) or "baseline" (what the build
  * targets). */

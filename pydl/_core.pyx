@@ -987,6 +987,13 @@ def openmp_enabled():
     return bool(pydl_openmp_enabled())
 
 
+def flushes_denormals():
+    """True when training, predict and the products run with denormal floats flushed to zero
+    (x86-64 and AArch64 builds): each thread sets the mode for pydl's loops and restores its
+    caller's after, so no other code in the process runs in it."""
+    return bool(pydl_flushes_denormals())
+
+
 def simd_level():
     """The instruction set pydl's element loops run with on this CPU: "x86-64-v4" (AVX-512),
     "x86-64-v3" (AVX2 + FMA), "avx2" (a build by GCC < 12) or "baseline"."""

@@ -124,6 +124,7 @@ cdef extern from "pydl.h" nogil:
     int64_t pydl_batch_count(int m, int bs)
     void pydl_batch_span(int m, int bs, int64_t k, int64_t *first, int *mb)
     int pydl_openmp_enabled()
+    int pydl_flushes_denormals()
     int pydl_max_threads()
     int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)
 

@@ -106,6 +106,7 @@ def show_config(mode: str = "stdout") -> dict | None:
         "python": sys.version.split()[0],
         "openmp": _core.openmp_enabled(),
         "max_threads": _core.max_threads(),
+        "flush_denormals": _core.flushes_denormals(),
         "simd_level": simd,
         "float_products": _core.float_products(),
         "blas": blas,
@@ -117,6 +118,8 @@ def show_config(mode: str = "stdout") -> dict | None:
     print(f"  OpenMP: {'on' if info['openmp'] else 'off'}, up to {info['max_threads']} "
           f"thread(s); element loops: {simd}")
     print(f"  products (float32 and float64): {product_path_words(info['float_products'])}")
+    print(f"  denormal floats: {'flushed to zero in' if info['flush_denormals'] else 'kept by'} "
+          f"pydl's loops (the caller's mode is left as it was)")
     for lib in blas:
         print(f"  BLAS: {lib['internal_api']} {lib['version']}, {lib['architecture']} kernels, "
               f"{lib['threading_layer']}, {lib['filepath']}")

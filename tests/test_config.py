@@ -19,6 +19,7 @@ def test_dicts_report_the_core_and_the_loaded_blas():
     assert info["max_threads"] == _core.max_threads()
     assert info["simd_level"] in ("x86-64-v4", "x86-64-v3", "avx2", "baseline")
     assert info["float_products"] == _core.float_products()
+    assert info["flush_denormals"] is _core.flushes_denormals()
     loaded = {lib["filepath"] for lib in threadpool_info() if lib["user_api"] == "blas"}
     assert {lib["filepath"] for lib in info["blas"]} == loaded
     assert loaded, "scipy's BLAS is loaded with pydl"
@@ -34,6 +35,7 @@ def test_stdout_report(capsys):
     assert f"element loops: {info['simd_level']}" in out
     assert f"products (float32 and float64): {product_path_words(info['float_products'])}" \
         in out
+    assert ("denormal floats: flushed to zero in pydl's loops" in out) is info["flush_denormals"]
     for lib in info["blas"]:
         assert lib["filepath"] in out
     assert out.count("hint:") == len(info["hints"])
