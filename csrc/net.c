@@ -13,6 +13,7 @@
 #include "pydl.h"
 #include "pydl_omp.h"
 #include "fpmode.h"
+#include "transpose.h"
 #include "philox.h"
 #include "fastmath.h"
 #include "products.h"

@@ -580,20 +580,6 @@ static const T *FN(layer_input)(const FN(step_ctx) *c, int l, const int32_t **co
     return c->X + c->first * c->net->dims[0];
 }
 
-/* out (cols, rows; ld ldo) := in (rows, cols; ld ldi)^T, column-major, in 16 x 16 tiles */
-static void FN(transpose)(int rows, int cols, const T *in, ptrdiff_t ldi, T *out, ptrdiff_t ldo)
-{
-    for (int j0 = 0; j0 < cols; j0 += 16) {
-        const int j1 = cols - j0 < 16 ? cols : j0 + 16;
-        for (int i0 = 0; i0 < rows; i0 += 16) {
-            const int i1 = rows - i0 < 16 ? rows : i0 + 16;
-            for (int i = i0; i < i1; i++)
-                for (int j = j0; j < j1; j++)
-                    out[j + i * ldo] = in[i + j * ldi];
-        }
-    }
-}
-
 /* Where layer l's W, in its own orientation (n, np) with ld n, lies in the Wn area. */
 static T *FN(wn_of)(const FN(step_ctx) *c, int l)
 {
@@ -612,8 +598,8 @@ static void FN(transpose_weights)(const FN(step_ctx) *c, int tid, int n_threads)
         const int n = net->dims[l], np = net->dims[l - 1];
         ptrdiff_t u0, u1;
         pydl_share(n, tid, n_threads, &u0, &u1);
-        FN(transpose)(np, (int)(u1 - u0), c->theta + w_off(net, l) + u0 * np, np,
-                      FN(wn_of)(c, l) + u0, n);
+        FN(pydl_transpose)(np, (int)(u1 - u0), c->theta + w_off(net, l) + u0 * np, np,
+                           FN(wn_of)(c, l) + u0, n);
     }
 }
 

@@ -34,7 +34,7 @@ def test_rss_is_flat_over_many_small_calls():
 # without symbols), or a source file of the C core or of the Cython door (with symbols).
 _CSRC = ("net.c", "net_impl.h", "layer_impl.h", "fastmath.h", "philox.h", "products.h",
          "gemm_tile.h", "gemm_avx512.h", "gemm_avx2.h", "gemm_generic.h", "dot.h",
-         "pydl_omp.h", "fpmode.h", "_core.c", "_core.pyx")
+         "pydl_omp.h", "fpmode.h", "transpose.h", "_core.c", "_core.pyx")
 PYDL_FRAME = re.compile(r"pydl/_core\.[\w.-]+\.so|\((?:%s):\d+\)"
                         % "|".join(map(re.escape, _CSRC)))
 

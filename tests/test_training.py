@@ -701,6 +701,26 @@ def test_blas_is_sequential_in_any_python_thread():
     assert seen and all(n == 1 for n in seen), seen
 
 
+@needs_controlled_blas
+@pytest.mark.parametrize("kernel", RUNNABLE_KERNELS)
+def test_only_the_blas_path_limits_the_blas(kernel, kernel_of, monkeypatch, rng):
+    """fit, cost and gradients hold the BLAS at one thread on the "blas" path only: pydl's own
+    kernels never call it, and a limit changed and put back wakes OpenBLAS's threads."""
+    from pydl import _threads
+
+    kernel_of(kernel)
+    changes = []
+    monkeypatch.setattr(_threads, "_set_blas_threads", changes.append)
+    net = pydl.Network([6, 5, 3], output_activation="softmax", seed=0)
+    X, y = rng.standard_normal((40, 6)), rng.integers(0, 3, 40)
+    net.fit(X, y, epochs=2, batch_size=8, learning_rate=0.1, n_threads=2)
+    net.cost(X, y), net.gradients(X, y)
+    if kernel == "blas":
+        assert len(changes) == 6 and all(n == 1 for _, n in changes[0]), changes
+    else:
+        assert changes == []
+
+
 def test_two_networks_in_two_python_threads(rng):
     """Concurrent fits (GIL released, one OpenMP team each, a shared BLAS limit) train each
     network exactly as alone."""
