@@ -173,6 +173,28 @@ static ptrdiff_t w_off(const pydl_net *net, int l)
     return off;
 }
 
+/* p, where it falls inside a layer's W, moved back to the first weight of its unit (W[l] is
+ * stored as W^T: unit u's n[l-1] weights at w_off + u n[l-1]) */
+static ptrdiff_t unit_start(const pydl_net *net, ptrdiff_t p)
+{
+    for (int l = 1; l <= net->n_layers; l++) {
+        const ptrdiff_t w = w_off(net, l), np = net->dims[l - 1];
+        if (p >= w && p < w + np * net->dims[l])
+            return w + (p - w) / np * np;
+    }
+    return p;
+}
+
+/* Adam's bias corrections 1 / (1 - beta^t) of update number t (>= 1); 1 for the others */
+static void bias_corrections(const pydl_optimizer *o, int64_t t, double *c1, double *c2)
+{
+    *c1 = *c2 = 1;
+    if (o->kind == PYDL_OPT_ADAM) {
+        *c1 = 1.0 / (1.0 - pow(o->beta1, (double)t));
+        *c2 = 1.0 / (1.0 - pow(o->beta2, (double)t));
+    }
+}
+
 ptrdiff_t pydl_n_params(const pydl_net *net)
 {
     return w_off(net, net->n_layers + 1);

@@ -307,7 +307,7 @@ class _BaseMLP(BaseEstimator):
             print(f"Iteration {last['iteration']}, loss = {last['cost']:.8f}")
 
         x0 = theta.astype(np.float64)
-        with sequential_blas(), np.errstate(over="ignore", invalid="ignore"):
+        with sequential_blas(any_path=True), np.errstate(over="ignore", invalid="ignore"):
             res = scipy.optimize.minimize(
                 cost_and_gradient, x0, method="L-BFGS-B", jac=True,
                 callback=report if self.verbose else None,
