@@ -818,6 +818,7 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
     ptrdiff_t c0, c1, t0, t1, u0, u1;
     int r0, r1, k0, k1;
     pydl_share(mb, tid, n_threads, &c0, &c1);
+    const int prepare = !c->wn_current || FN(gathers)(c);
     if (!c->wn_current)
         FN(transpose_weights)(c, tid, n_threads);
     if (FN(gathers)(c)) { /* gather the batch (see layer_input) */
@@ -831,7 +832,8 @@ static void FN(step)(const FN(step_ctx) *c, int tid, int n_threads)
                 memcpy(c->Xb + j * n0, x, (size_t)n0 * sizeof(T));
         }
     }
-    pydl_barrier(n_threads); /* Wn (and Xb) complete */
+    if (prepare) /* (else nothing to wait for: each step is a parallel region of its own) */
+        pydl_barrier(n_threads); /* Wn (and Xb) complete */
     for (int l = 1; l <= L; l++) {
         const tile_grid g = FN(step_grid)(c, n_threads, net->dims[l], mb);
         const int finish = l < L; /* the output layer is finished by examples below */
