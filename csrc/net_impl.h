@@ -13,13 +13,15 @@
  * Work split inside one step (all threads call step(); a barrier ends each phase). Every
  * output element is written by one thread, and each phase reads only what earlier phases
  * completed:
- *   W[l] to its own orientation (Wn)        : by units of each layer
+ *   W[l] to its own orientation (Wn)        : by units of each layer (first step of a call)
  *   gather of the batch (and augmentation)  : by examples (the same phase)
  *   Z[l], A[l] (each layer)                 : the tiles of Z[l] (n[l], mb) (step_grid)
  *   output activation, loss, dZ[L]          : by examples
  *   dW[l], dA[l-1], dZ[l-1] (each layer)    : the tiles of dW[l]^T (n[l-1], n[l]), then
  *                                             of dA[l-1] (n[l-1], mb); db[l] by units
- *   finiteness check, then the update       : by ranges of the flat parameter vector
+ *   finiteness check, then the update       : by ranges of the flat parameter vector cut
+ *                                             at unit starts; each range's W copied to
+ *                                             Wn as it is updated (the next step's Wn)
  */
 
 #define CAT_(a, b) a##_##b
@@ -1388,4 +1390,5 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
 #undef CAT
 #undef CAT_
 #undef UPDATE_PARALLEL_MIN
+#undef UPDATE_UNITS
 #undef FINITE_CHUNK
