@@ -246,7 +246,7 @@ int main(int argc, char **argv)
         run_case_f64(&p, k64, n64);
     }
     /* the training step's shapes (products.h's roles; see bench_products.c), and K past
-     * 1024 (gemm_tile.h's GT_ONE_PASS_K), where the AVX kernels split K into chunks */
+     * 2 KC, where the AVX kernels split K into chunks */
     const int dims[] = {784, 256, 128, 10}, batches[] = {64, 512};
     for (int b = 0; b < 2 && !failures; b++)
         for (int l = 1; l <= 3 && !failures; l++) {

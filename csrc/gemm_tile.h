@@ -13,7 +13,7 @@
  * The includer defines, and this file undefines:
  *   GT_PUBLIC        the product's name          GT(x)   a prefix for the helpers' names
  *   GT_ATTR          the target attribute        T, V    the element and vector types
- *   VL, NR, MC, KC   lanes; columns per tile; rows per block; the K chunk (K > GT_ONE_PASS_K)
+ *   VL, NR, MC, KC   lanes; columns per tile; rows per block; the K chunk (K > 2 KC only)
  *   ROWV             vectors of rows per tile (1 or 2: ROWV VL rows by NR columns)
  *   MASK             a lane mask: V_LANES(n), the first n lanes (1 <= n <= VL)
  *   V_LOAD(p) V_LOADM(p, m) V_STORE(p, v) V_STOREM(p, m, v) V_SET1(x) V_ZERO()
@@ -257,8 +257,6 @@ GT_ATTR static void GT(narrow)(int M, int N, int K, T alpha, const T *A, ptrdiff
 #undef GT_BLOCKS
 }
 
-#define GT_ONE_PASS_K 1024 /* an A block of MC x 1024 values: 512 KB */
-
 /* The product of products.h (see there), with the epilogue ep (or NULL) on its final store.
  * No allocation, no alignment required, nothing read or written outside the operands. */
 GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_t lda,
@@ -266,12 +264,10 @@ GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_
                               const int32_t *bcols, T *C, ptrdiff_t ldc,
                               const pydl_epilogue *ep)
 {
-    /* rows in blocks of MC, and a K over GT_ONE_PASS_K in equal chunks of at most KC. One
-     * pass is faster where its A block (MC x K) stays in L2: each chunk after the first
-     * reloads C, and a resumed tile is always NR columns wide (no narrow edge tiles): K =
-     * 784 in 3 chunks ran the 256 x 64 x 784 forward product at 145-150 GFLOP/s, in one
-     * pass at 159-188 (Intel Xeon, ./bench/bench_products) */
-    const int chunks = K > GT_ONE_PASS_K ? (K + KC - 1) / KC : 1;
+    /* rows in blocks of MC, and a K over 2 KC in equal chunks of at most KC: an A block of
+     * at most MC x 2 KC values (a shorter K in chunks gained nothing, and lost the narrow
+     * tiles, which a resumed chain does without) */
+    const int chunks = K > 2 * KC ? (K + KC - 1) / KC : 1;
     if (M <= 0 || N <= 0)
         return;
     if (K > 0 && GT_NARROW(M, K, sbk, sbj, bcols, ldc, ep)) {
@@ -297,7 +293,6 @@ GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_
 
 #undef GT_PUBLIC
 #undef GT_NARROW
-#undef GT_ONE_PASS_K
 #undef GT
 #undef GT_ATTR
 #undef T
