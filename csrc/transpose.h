@@ -2,12 +2,13 @@
  * transpose.h -- out (cols, rows; ld ldo) := in (rows, cols; ld ldi)^T, column-major:
  * out[c + r ldo] = in[r + c ldi]. A copy: every path gives the same bits.
  *
- * The training step copies every layer's W to the orientation its forward product reads
- * (net_impl.h: transpose_weights), each step: 235k values for 784-256-128-10. Element by
- * element that was 12% of a batch-64 step on an Intel Xeon (perf); in AVX registers, 8 x 8
- * floats (4 x 4 doubles) at a time, it is a pass at memory speed. Two blocks side by side
- * so that each row of out gets whole 64-byte lines; what is left at the edges goes element
- * by element.
+ * The training step keeps a copy of every layer's W in the orientation its forward product
+ * reads (net_impl.h: transpose_weights, update_transposing): 235k values a step for
+ * 784-256-128-10. Floats go 8 x 8 at a time in AVX registers, two blocks side by side so
+ * that each row of out gets whole 64-byte lines (element by element the copy was 12% of a
+ * float32 batch-64 step on an Intel Xeon, perf; 120-126k against 112-120k samples/s with
+ * it). Doubles go element by element in 16 x 16 tiles: 4 x 4 AVX blocks ran a float64 epoch
+ * slower there (51-55k against 55-58k samples/s).
  */
 #ifndef PYDL_TRANSPOSE_H
 #define PYDL_TRANSPOSE_H
@@ -15,7 +16,7 @@
 #include <stddef.h>
 
 /* out := in^T over rows [r0, r1) and columns [c0, c1) of in, element by element */
-#define PYDL_TRANSPOSE_SCALAR(r0, r1, c0, c1)   \
+#define PYDL_TRANSPOSE_SCALAR(r0, r1, c0, c1)      \
     for (int c = (c0); c < (c1); c++)              \
         for (int r = (r0); r < (r1); r++)          \
             out[c + r * ldo] = in[r + c * ldi]
@@ -47,50 +48,24 @@ pydl_transpose8_f32(const float *in, ptrdiff_t ldi, float *out, ptrdiff_t ldo)
     }
 }
 
-/* the 4 x 4 block at in (ld ldi) to out (ld ldo) */
-__attribute__((target("avx"))) static inline void
-pydl_transpose4_f64(const double *in, ptrdiff_t ldi, double *out, ptrdiff_t ldo)
-{
-    const __m256d r0 = _mm256_loadu_pd(in), r1 = _mm256_loadu_pd(in + ldi);
-    const __m256d r2 = _mm256_loadu_pd(in + 2 * ldi), r3 = _mm256_loadu_pd(in + 3 * ldi);
-    const __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1);
-    const __m256d t2 = _mm256_unpacklo_pd(r2, r3), t3 = _mm256_unpackhi_pd(r2, r3);
-    _mm256_storeu_pd(out, _mm256_permute2f128_pd(t0, t2, 0x20));
-    _mm256_storeu_pd(out + ldo, _mm256_permute2f128_pd(t1, t3, 0x20));
-    _mm256_storeu_pd(out + 2 * ldo, _mm256_permute2f128_pd(t0, t2, 0x31));
-    _mm256_storeu_pd(out + 3 * ldo, _mm256_permute2f128_pd(t1, t3, 0x31));
-}
-
-/* B x B blocks, two side by side (2B columns of in) down the rows; the edges element by
+/* 8 x 8 blocks, two side by side (16 columns of in) down the rows; the edges element by
  * element */
-#define PYDL_TRANSPOSE_BLOCKS(B, block)                                                    \
-    int c0 = 0, r0;                                                                        \
-    for (; c0 + 2 * (B) <= cols; c0 += 2 * (B)) {                                          \
-        for (r0 = 0; r0 + (B) <= rows; r0 += (B)) {                                        \
-            block(in + r0 + c0 * ldi, ldi, out + c0 + r0 * ldo, ldo);                      \
-            block(in + r0 + (c0 + (B)) * ldi, ldi, out + c0 + (B) + r0 * ldo, ldo);        \
-        }                                                                                  \
-        PYDL_TRANSPOSE_SCALAR(r0, rows, c0, c0 + 2 * (B));                              \
-    }                                                                                      \
-    PYDL_TRANSPOSE_SCALAR(0, rows, c0, cols)
-
 __attribute__((target("avx"))) static void
 pydl_transpose_avx_f32(int rows, int cols, const float *in, ptrdiff_t ldi, float *out,
                        ptrdiff_t ldo)
 {
-    PYDL_TRANSPOSE_BLOCKS(8, pydl_transpose8_f32);
+    int c0 = 0, r0;
+    for (; c0 + 16 <= cols; c0 += 16) {
+        for (r0 = 0; r0 + 8 <= rows; r0 += 8) {
+            pydl_transpose8_f32(in + r0 + c0 * ldi, ldi, out + c0 + r0 * ldo, ldo);
+            pydl_transpose8_f32(in + r0 + (c0 + 8) * ldi, ldi, out + c0 + 8 + r0 * ldo, ldo);
+        }
+        PYDL_TRANSPOSE_SCALAR(r0, rows, c0, c0 + 16);
+    }
+    PYDL_TRANSPOSE_SCALAR(0, rows, c0, cols);
 }
-
-__attribute__((target("avx"))) static void
-pydl_transpose_avx_f64(int rows, int cols, const double *in, ptrdiff_t ldi, double *out,
-                       ptrdiff_t ldo)
-{
-    PYDL_TRANSPOSE_BLOCKS(4, pydl_transpose4_f64);
-}
-#undef PYDL_TRANSPOSE_BLOCKS
 #endif /* x86-64 with GCC or clang */
 
-/* the transposes for any CPU: in AVX registers where the CPU has them */
 static void pydl_transpose_f32(int rows, int cols, const float *in, ptrdiff_t ldi, float *out,
                                ptrdiff_t ldo)
 {
@@ -106,13 +81,15 @@ static void pydl_transpose_f32(int rows, int cols, const float *in, ptrdiff_t ld
 static void pydl_transpose_f64(int rows, int cols, const double *in, ptrdiff_t ldi,
                                double *out, ptrdiff_t ldo)
 {
-#ifdef PYDL_HAVE_TRANSPOSE_AVX
-    if (__builtin_cpu_supports("avx")) {
-        pydl_transpose_avx_f64(rows, cols, in, ldi, out, ldo);
-        return;
+    for (int c0 = 0; c0 < cols; c0 += 16) {
+        const int c1 = cols - c0 < 16 ? cols : c0 + 16;
+        for (int r0 = 0; r0 < rows; r0 += 16) {
+            const int r1 = rows - r0 < 16 ? rows : r0 + 16;
+            for (int r = r0; r < r1; r++)
+                for (int c = c0; c < c1; c++)
+                    out[c + r * ldo] = in[r + c * ldi];
+        }
     }
-#endif
-    PYDL_TRANSPOSE_SCALAR(0, rows, 0, cols);
 }
 #undef PYDL_TRANSPOSE_SCALAR
 
