@@ -2,8 +2,9 @@
 
 Inside a training step on the "blas" product path pydl runs its own OpenMP threads and calls
 scipy's BLAS *sequentially* from each of them; BLAS's own thread pool must then be held at one
-thread, or the two pools alternate and cost 20-50x. `sequential_blas` does that for the duration of a call, counted so
-that several pydl calls in several Python threads share one limit.
+thread, or the two pools alternate and cost 20-50x. `sequential_blas` does that for the
+duration of a call, counted so that several pydl calls in several Python threads share one
+limit.
 """
 from __future__ import annotations
 
@@ -112,9 +113,9 @@ def sequential_blas(any_path=False):
     Only on the "blas" product path, unless `any_path` (code that calls the BLAS itself
     between pydl's calls, as L-BFGS-B does): pydl's own kernels never call the BLAS, and
     changing its limits woke OpenBLAS's threads, which then spun beside pydl's (3% of a
-    784-256-128-10 epoch on 2 cores, perf). On the BLAS path also with one pydl thread (and in a build
-    without OpenMP): a multi-threaded BLAS splits a product differently and gives different
-    bits, and pydl's results must not depend on the number of threads. Calls from several
+    784-256-128-10 epoch on 2 cores, perf). On the BLAS path also with one pydl thread (and
+    in a build without OpenMP): a multi-threaded BLAS splits a product differently and gives
+    different bits, and pydl's results must not depend on the number of threads. Calls from several
     Python threads share one limit, set by the first to enter and restored by the last to
     leave; a limit another library sets in between is overwritten by that restore."""
     global _depth, _limiter

@@ -52,7 +52,7 @@ def test_adam_moments_decay_to_zero_not_through_denormals(dtype, kernel, n_threa
     if n_threads > 1 and not PARALLEL:
         pytest.skip("built without OpenMP: every call runs on one thread")
     kernel_of(kernel)
-    dims = [48, 40, 32, 3]   # 48*40*... * 256 examples: enough work for two threads
+    dims = [48, 40, 32, 3]   # with 256 examples: enough work for two threads
     net = pydl.Network(dims, hidden_activation="tanh", output_activation="softmax",
                        dtype=dtype, seed=int(rng.integers(2**31)))
     X = rng.standard_normal((256, dims[0]))
