@@ -138,7 +138,13 @@ DOT_CAT(DOT_NAME, tile)(int ri, int rj, int n, int K, const DOT_T *W, const DOT_
     }
     /* the lanes' sums of all ri * rj accumulators, element e = r rj + c */
     DOT_T sum[(DOT_RI1 > DOT_RI ? DOT_RI1 : DOT_RI) * DOT_RJ];
-    DOT_CAT(DOT_NAME, reduce)(ri * rj, acc, sum);
+    { /* the largest power of two of them, then the rest (reduce is fast on powers of two) */
+        const int count = ri * rj, p = count >= 32 ? 32 : count >= 16 ? 16 : count >= 8 ? 8
+                                                  : count >= 4 ? 4 : count >= 2 ? 2 : 1;
+        DOT_CAT(DOT_NAME, reduce)(p, acc, sum);
+        if (count > p)
+            DOT_CAT(DOT_NAME, reduce)(count - p, acc + p, sum + p);
+    }
     for (int r = 0; r < ri; r++) {
         if (i0 + r >= n)
             break;

@@ -478,7 +478,9 @@ static int short_run_columns(int n)
  * their rows of X, copied onto cache lines of INFER_ALIGN bytes when they are not, in
  * INFER_X_BYTES); one thread below INFER_PARALLEL_MIN_MACS multiply-adds a call (a parallel
  * region costs microseconds, and more while another process keeps a core busy). */
-#define INFER_MAX_ROWS 16
+#ifndef INFER_MAX_ROWS
+#define INFER_MAX_ROWS 24
+#endif
 #define INFER_BLOCK_BYTES 32768
 #define INFER_X_BYTES 131072
 #define INFER_ALIGN 64
@@ -614,7 +616,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 /* AVX2: 16 ymm registers hold a 4 x 2 tile, its 2 rows of A and a row of W */
 #define DOT_TARGET __attribute__((target("avx2,fma")))
 #define DOT_RI 4
-#define DOT_RJ 2
+#define DOT_RJ 3
 #define DOT_RI1 8
 #define DOT_T float
 #define DOT_MASK_T int32_t
@@ -644,7 +646,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #undef DOT_RI1
 /* AVX-512: 32 zmm registers hold a 4 x 4 tile */
 #define DOT_TARGET __attribute__((target("avx512f")))
-#define DOT_RI 4
+#define DOT_RI 6
 #define DOT_RJ 4
 #define DOT_RI1 8
 #define DOT_T float

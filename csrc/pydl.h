@@ -241,7 +241,9 @@ PYDL_DECLARE(double, f64)
  * output, (m, n[L]) int64 a > 1/2 of a sigmoid one; a linear output has none). work: NULL
  * unless pydl_predict_work_size (for the same n_threads and out given or not) is > 0 (a
  * hidden layer too wide for the stack). The element order is fixed (csrc/dot.h): results
- * are bitwise the same whatever n_threads and whichever rows share the call. */
+ * are bitwise the same whatever n_threads and whichever rows share the call. X is checked
+ * finite block by block as it is read: PYDL_ERR_NONFINITE if it holds a NaN or an
+ * infinity (out and labels then partly written). */
 #define PYDL_DECLARE_PREDICT(T, SFX)                                                          \
 int pydl_predict_##SFX(const pydl_net *net, int n_threads, int m, const T *theta,            \
                        const T *X, ptrdiff_t ldx, T *out, int64_t *labels, T *work);        \

@@ -427,7 +427,6 @@ def predict(Architecture arch not None, theta, X, out=None, kind=PREDICT_OUTPUTS
         raise ValueError(f"X must have shape (any, {n0}), got {X.shape}")
     if cnp.PyArray_DIM(x, 0) < 1 or cnp.PyArray_DIM(x, 0) > _INT_MAX:
         raise ValueError(f"X must hold between 1 and {_INT_MAX} examples, got {x.shape[0]}")
-    cdef Py_ssize_t item = cnp.PyArray_ITEMSIZE(x)
     cdef Py_ssize_t ldx = _row_stride(x, n0)
     if ldx == 0:
         raise ValueError("X must have its rows contiguous (C order, or rows of a C-ordered "
@@ -486,26 +485,15 @@ def predict(Architecture arch not None, theta, X, out=None, kind=PREDICT_OUTPUTS
         po = cnp.PyArray_DATA(o)
     else:
         pl = <int64_t *>cnp.PyArray_DATA(o)
-    cdef int status = PYDL_OK, finite = 1
-    cdef Py_ssize_t j
-    with nogil:
-        if ldx == n0:  # one pass over all of X, else row by row
-            finite = (pydl_all_finite_f32(<Py_ssize_t>m * n0, <float *>px, 1) if f32 else
-                      pydl_all_finite_f64(<Py_ssize_t>m * n0, <double *>px, 1))
+    cdef int status = PYDL_OK
+    with nogil:  # (the C side checks X finite, block by block as it reads it)
+        if f32:
+            status = pydl_predict_f32(&arch.net, nt, m, <float *>pt, <float *>px,
+                                      ldx, <float *>po, pl, <float *>pw)
         else:
-            for j in range(m):
-                finite = (pydl_all_finite_f32(n0, <float *>(px + j * ldx * item), 1) if f32
-                          else pydl_all_finite_f64(n0, <double *>(px + j * ldx * item), 1))
-                if not finite:
-                    break
-        if finite:
-            if f32:
-                status = pydl_predict_f32(&arch.net, nt, m, <float *>pt, <float *>px,
-                                          ldx, <float *>po, pl, <float *>pw)
-            else:
-                status = pydl_predict_f64(&arch.net, nt, m, <double *>pt,
-                                          <double *>px, ldx, <double *>po, pl, <double *>pw)
-    if not finite:
+            status = pydl_predict_f64(&arch.net, nt, m, <double *>pt,
+                                      <double *>px, ldx, <double *>po, pl, <double *>pw)
+    if status == PYDL_ERR_NONFINITE:
         raise ValueError("X contains NaN or infinity")
     _raise_for(status)
     return o

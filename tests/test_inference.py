@@ -114,6 +114,36 @@ def test_rows_on_cache_lines_or_copied_there_give_the_same_bits(kernel, dtype, n
     assert_close(expected, _oracle(net, data), dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_threads", [1, 2, 3])
+@pytest.mark.parametrize("layout", ["on lines", "off lines", "strided"])
+def test_a_non_finite_input_is_found_wherever_it_is(dtype, n_threads, layout, rng):
+    """predict checks X block by block as it reads it (in C): a NaN or an infinity in any
+    row, first or last of a block or of a thread's share, in any column, is refused, on
+    the copied (off lines), in-place and strided paths, with one thread or several."""
+    n_x, m = 300, 2500  # above the one-thread limit: several threads' shares of blocks
+    net = pydl.Network([n_x, 40, 3], output_activation="softmax", dtype=dtype, seed=5)
+    base = rng.standard_normal((m, n_x)).astype(dtype)
+    if layout == "strided":
+        X = np.zeros((m, n_x + 5), dtype)[:, 2:n_x + 2]
+    else:
+        buf = _core.aligned_empty(m * n_x + 1, dtype)
+        X = (buf[:m * n_x] if layout == "on lines" else buf[1:]).reshape(m, n_x)
+    X[...] = base
+    expected = net.forward(X, n_threads=n_threads)
+    rows = [0, 15, 16, 17, m // 2, m // 3, m - 17, m - 1, int(rng.integers(m))]
+    for row in rows:
+        col = int(rng.integers(n_x)) if row % 2 else (0 if row % 4 == 0 else n_x - 1)
+        for bad in (np.nan, np.inf, -np.inf):
+            X[row, col] = bad
+            with pytest.raises(ValueError, match="NaN or infinity"):
+                net.predict_proba(X, n_threads=n_threads)
+            with pytest.raises(ValueError, match="NaN or infinity"):
+                net.predict(X[row:row + 1], n_threads=n_threads)
+            X[row, col] = base[row, col]
+    np.testing.assert_array_equal(net.forward(X, n_threads=n_threads), expected)
+
+
 @pytest.mark.skipif(not PARALLEL, reason="built without OpenMP: no parallel path")
 def test_parallel_path_runs_and_agrees(rng):
     net = pydl.Network([400, 256, 10], output_activation="softmax", seed=2)
