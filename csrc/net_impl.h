@@ -1185,7 +1185,7 @@ static int FN(infer_share)(DOT_T_FN dot, const pydl_net *net, const T *theta, co
     const ptrdiff_t ldxa = (net->dims[0] + per_line - 1) / per_line * per_line;
     _Alignas(INFER_ALIGN) T xbuf[INFER_X_BYTES / sizeof(T)];
     int xrows = (int)((ptrdiff_t)(INFER_X_BYTES / sizeof(T)) / ldxa);
-    xrows = xrows >= 12 ? xrows / 12 * 12 : 0; /* whole 3- and 4-example tiles (dot.h), or no copy */
+    xrows = xrows >= 4 ? xrows / 4 * 4 : 0; /* whole 4-example tiles (dot.h), or no copy */
     if (rows > 0) {
         _Alignas(INFER_ALIGN) T stack[2][INFER_BLOCK_BYTES / sizeof(T)];
         return FN(infer_blocks)(dot, net, theta, X, ldx, out, labels, rows, stack[0],
