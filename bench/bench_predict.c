@@ -4,7 +4,11 @@
  * thread, on every inference kernel this CPU runs:
  *   - a single example: us per call, and the weights' bytes over that time (a one-thread
  *     single-example call reads every weight once: bench_bandwidth gives the floor);
- *   - batches of 1024 rows: thousand samples/s and GFLOP/s (2 flops per multiply-add).
+ *   - batches of 1024 rows: thousand samples/s and GFLOP/s (2 flops per multiply-add);
+ *   - two threads predicting single examples at once, against one (the C core's own
+ *     scaling, without Python's GIL), and the round trip of a condition variable between
+ *     two threads (two wake-ups of a sleeping thread: what a thread waiting for the GIL
+ *     pays when another hands it over).
  * theta and X start on 64-byte lines, as pydl allocates theta (X as numpy gives it: +16
  * bytes, so the path copies each block's rows onto lines).
  *
@@ -12,6 +16,7 @@
  *
  * Each figure: the best of 7 timings of >= 20 ms (the machine may be shared).
  */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +52,74 @@ static double now(void)
     }
 TIMED(float, f32)
 TIMED(double, f64)
+
+/* ---- threads: single examples from two threads, and a sleeping thread's wake-up ---- */
+
+#define LOOP_CALLS 20000
+typedef struct {
+    const pydl_net *net;
+    const float *theta, *x;
+} loop_args;
+
+static void *predict_loop(void *p)
+{
+    const loop_args *a = p;
+    float out[16];
+    for (int i = 0; i < LOOP_CALLS; i++)
+        pydl_predict_f32(a->net, 1, 1, a->theta, a->x, a->net->dims[0], out, NULL, NULL);
+    return NULL;
+}
+
+/* seconds for k threads (1 or 2) to make LOOP_CALLS single-example calls each */
+static double threads_timed(int k, const loop_args *a)
+{
+    pthread_t t[2];
+    const double t0 = now();
+    for (int i = 0; i < k; i++)
+        if (pthread_create(&t[i], NULL, predict_loop, (void *)a) != 0)
+            exit(1);
+    for (int i = 0; i < k; i++)
+        pthread_join(t[i], NULL);
+    return now() - t0;
+}
+
+static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t cv = PTHREAD_COND_INITIALIZER;
+static int turn;
+
+static void *ping(void *unused)
+{
+    (void)unused;
+    for (int i = 0; i < LOOP_CALLS; i++) {
+        pthread_mutex_lock(&mu);
+        while (turn != 1)
+            pthread_cond_wait(&cv, &mu);
+        turn = 0;
+        pthread_cond_signal(&cv);
+        pthread_mutex_unlock(&mu);
+    }
+    return NULL;
+}
+
+/* microseconds per round trip: each side sleeps until the other wakes it */
+static double round_trip_us(void)
+{
+    pthread_t t;
+    turn = 0;
+    if (pthread_create(&t, NULL, ping, NULL) != 0)
+        exit(1);
+    const double t0 = now();
+    for (int i = 0; i < LOOP_CALLS; i++) {
+        pthread_mutex_lock(&mu);
+        turn = 1;
+        pthread_cond_signal(&cv);
+        while (turn != 0)
+            pthread_cond_wait(&cv, &mu);
+        pthread_mutex_unlock(&mu);
+    }
+    pthread_join(t, NULL);
+    return (now() - t0) / LOOP_CALLS * 1e6;
+}
 
 int main(void)
 {
@@ -97,5 +170,21 @@ int main(void)
                    m / many / 1e3, 2 * macs * m / many / 1e9);
         }
     }
+    /* the widest kernel again, for the threads' figures */
+    if (!pydl_set_inference_kernel("avx512") && !pydl_set_inference_kernel("avx2"))
+        pydl_set_inference_kernel("generic");
+    const loop_args args = {&net, t32, X32};
+    double one = 1e30, two = 1e30, trip = 1e30;
+    for (int r = 0; r < 3; r++) {
+        const double a = threads_timed(1, &args), b = threads_timed(2, &args);
+        const double c = round_trip_us();
+        one = a < one ? a : one;
+        two = b < two ? b : two;
+        trip = c < trip ? c : trip;
+    }
+    printf("two threads predicting single float32 examples at once: %.2fx the throughput of "
+           "one (%s kernel, no Python)\n", 2 * one / two, pydl_inference_kernel());
+    printf("a condition variable's round trip between two threads (two wake-ups): %.1f us\n",
+           trip);
     return 0;
 }
