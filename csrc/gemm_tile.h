@@ -109,7 +109,9 @@ GT(tile)(int nv, int edge, MASK last, int width, int nc, int resume, int K, T al
 }
 
 /* The tile of nc columns, computed in the narrowest of NR, 2NR/3, NR/3, 2 or 1 columns that
- * holds them (the same FMA chains in all: only fewer wasted columns). */
+ * holds them (the same FMA chains in all: only fewer wasted columns), whether it starts
+ * from 0 or resumes C's chains (a resumed NR-wide tile on the last 4 of 64 columns computed
+ * 72 for 64 in every chunk of K after the first). */
 GT_ATTR static inline __attribute__((always_inline)) void
 GT(column_tile)(int nv, int edge, MASK last, int nc, int resume, int K, T alpha, const T *A,
                 ptrdiff_t lda, const int32_t *acols, const T *const *b, ptrdiff_t sbk, T *C,
@@ -118,18 +120,24 @@ GT(column_tile)(int nv, int edge, MASK last, int nc, int resume, int K, T alpha,
 #define GT_TILE(width, resume_) \
     GT(tile)(nv, edge, last, width, nc, resume_, K, alpha, A, lda, acols, b, sbk, C, ldc, \
              ep, bias, gate)
-    if (resume) /* a constant here too: a run-time choice spilled accumulators */
-        GT_TILE(NR, 1);
-    else if (nc > 2 * NR / 3)
-        GT_TILE(NR, 0);
-    else if (nc > NR / 3)
-        GT_TILE(2 * NR / 3, 0);
-    else if (nc > 2)
-        GT_TILE(NR / 3, 0);
-    else if (nc == 2)
-        GT_TILE(2, 0);
-    else
-        GT_TILE(1, 0);
+    /* resume: a constant in each call (a run-time choice spilled accumulators) */
+#define GT_WIDTHS(resume_)                 \
+    if (nc > 2 * NR / 3)                   \
+        GT_TILE(NR, resume_);              \
+    else if (nc > NR / 3)                  \
+        GT_TILE(2 * NR / 3, resume_);      \
+    else if (nc > 2)                       \
+        GT_TILE(NR / 3, resume_);          \
+    else if (nc == 2)                      \
+        GT_TILE(2, resume_);               \
+    else                                   \
+        GT_TILE(1, resume_);
+    if (resume) {
+        GT_WIDTHS(1)
+    } else {
+        GT_WIDTHS(0)
+    }
+#undef GT_WIDTHS
 #undef GT_TILE
 }
 
