@@ -273,8 +273,8 @@ GT_ATTR static void GT_PUBLIC(int M, int N, int K, T alpha, const T *A, ptrdiff_
                               const pydl_epilogue *ep)
 {
     /* rows in blocks of MC, and a K over 2 KC in equal chunks of at most KC: an A block of
-     * at most MC x 2 KC values (a shorter K in chunks gained nothing, and lost the narrow
-     * tiles, which a resumed chain does without) */
+     * at most MC x 2 KC values (a shorter K in chunks gained nothing, measured while resumed
+     * tiles were all NR wide) */
     const int chunks = K > 2 * KC ? (K + KC - 1) / KC : 1;
     if (M <= 0 || N <= 0)
         return;
