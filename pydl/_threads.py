@@ -115,9 +115,10 @@ def sequential_blas(any_path=False):
     changing its limits woke OpenBLAS's threads, which then spun beside pydl's (3% of a
     784-256-128-10 epoch on 2 cores, perf). On the BLAS path also with one pydl thread (and
     in a build without OpenMP): a multi-threaded BLAS splits a product differently and gives
-    different bits, and pydl's results must not depend on the number of threads. Calls from several
-    Python threads share one limit, set by the first to enter and restored by the last to
-    leave; a limit another library sets in between is overwritten by that restore."""
+    different bits, and pydl's results must not depend on the number of threads. Calls from
+    several Python threads share one limit, set by the first to enter and restored by the
+    last to leave; a limit another library sets in between is overwritten by that
+    restore."""
     global _depth, _limiter
     if not any_path and _core.float_products() != "blas":
         yield
