@@ -8,11 +8,11 @@
  *   ./bench/bench_products f32 mb=64: one type, the networks whose name holds "mb=64")
  *
  * Roles (C = M x N, K; mb the batch): forward l: M = n[l], N = mb, K = n[l-1], A = W's row
- * block (contiguous, lda = its rows), B = the layer's input column-major (layer 1: the
- * batch's columns of X picked by bcols), epilogue bias + relu. dW l: M = n[l-1], N = n[l],
- * K = mb, A = the layer's input (layer 1: acols), B = dZ read row-wise (sbk = n[l],
- * sbj = 1), alpha = 1/mb. dA l: M = n[l-1], N = mb, K = n[l], A = W^T, B = dZ, epilogue relu
- * gated by the layer's input.
+ * block where the step keeps it (lda: n[l] padded as net.c's wn_ld), B = the layer's input
+ * column-major (layer 1: the batch's columns of X picked by bcols), epilogue bias + relu.
+ * dW l: M = n[l-1], N = n[l], K = mb, A = the layer's input (layer 1: acols), B = dZ read
+ * row-wise (sbk = n[l], sbj = 1), alpha = 1/mb. dA l: M = n[l-1], N = mb, K = n[l],
+ * A = W^T, B = dZ, epilogue relu gated by the layer's input.
  * Columns: the kernels; "blas" = OpenBLAS's ?gemm alone, on operands already contiguous;
  * "blas+" = what a BLAS path costs the step: the batch's columns of X copied first
  * (layer 1) and the epilogue as a pass over the block just written. Each figure: the best
@@ -102,14 +102,15 @@ static const char *path_names[PATHS] = {"avx512", "avx2", "generic", "blas", "bl
                 for (int j = 0; j < N; j++)                                                 \
                     memcpy(in + (ptrdiff_t)j * K, X + (ptrdiff_t)idx[j] * K, K * sizeof(T)); \
             }                                                                               \
+            const int ldw = M % 32 == 0 ? M + 16 : M; /* the step's Wn: net.c's wn_ld */ \
             for (int i0 = 0; i0 < M; i0 += BLOCK) {                                         \
                 const int rows = M - i0 < BLOCK ? M - i0 : BLOCK;                           \
-                const T *Wb = W + (ptrdiff_t)i0 * K; /* the block, contiguous */            \
+                const T *Wb = W + i0;                                                       \
                 const pydl_epilogue ep = {bias + i0, NULL, 0, PYDL_RECTIFY_RELU, 0.0};      \
                 if (!blas) {                                                                \
-                    kernel(rows, N, K, 1, Wb, rows, NULL, B, 1, K, bcols, C + i0, M, &ep);  \
+                    kernel(rows, N, K, 1, Wb, ldw, NULL, B, 1, K, bcols, C + i0, M, &ep);   \
                 } else {                                                                    \
-                    gemm_##SFX('N', 'N', rows, N, K, 1, Wb, rows, B, K, C + i0, M);         \
+                    gemm_##SFX('N', 'N', rows, N, K, 1, Wb, ldw, B, K, C + i0, M);          \
                     if (passes)                                                             \
                         epilogue_pass_##SFX(rows, N, C + i0, M, &ep);                       \
                 }                                                                           \

@@ -581,12 +581,12 @@ static const T *FN(layer_input)(const FN(step_ctx) *c, int l, const int32_t **co
     return c->X + c->first * c->net->dims[0];
 }
 
-/* Where layer l's W, in its own orientation (n, np) with ld n, lies in the Wn area. */
+/* Where layer l's W, in its own orientation (n, np) with ld wn_ld(n), lies in the Wn area. */
 static T *FN(wn_of)(const FN(step_ctx) *c, int l)
 {
     ptrdiff_t off = 0;
     for (int k = 1; k < l; k++)
-        off += (ptrdiff_t)c->net->dims[k] * c->net->dims[k - 1];
+        off += (ptrdiff_t)wn_ld(c->net->dims[k]) * c->net->dims[k - 1];
     return c->Wn + off;
 }
 
@@ -600,7 +600,7 @@ static void FN(transpose_weights)(const FN(step_ctx) *c, int tid, int n_threads)
         ptrdiff_t u0, u1;
         pydl_share(n, tid, n_threads, &u0, &u1);
         FN(pydl_transpose)(np, (int)(u1 - u0), c->theta + w_off(net, l) + u0 * np, np,
-                           FN(wn_of)(c, l) + u0, n);
+                           FN(wn_of)(c, l) + u0, wn_ld(n));
     }
 }
 
@@ -629,7 +629,7 @@ static void FN(update_transposing)(const FN(step_ctx) *c, ptrdiff_t p0, ptrdiff_
                 const int u2 = u1 - u < UPDATE_UNITS ? u1 : u + UPDATE_UNITS;
                 UT_UPDATE(w + (ptrdiff_t)u * np, w + (ptrdiff_t)u2 * np);
                 FN(pydl_transpose)(np, u2 - u, c->theta + w + (ptrdiff_t)u * np, np,
-                                   FN(wn_of)(c, l) + u, n);
+                                   FN(wn_of)(c, l) + u, wn_ld(n));
             }
             p = w + (ptrdiff_t)u1 * np;
         }
@@ -662,7 +662,8 @@ static void FN(forward_tile)(const FN(step_ctx) *c, int l, int r0, int r1, int c
         cols += c0;
     else
         Ain += (ptrdiff_t)c0 * np;
-    c->product(nr, nc, np, 1, FN(wn_of)(c, l) + r0, n, NULL, Ain, 1, np, cols, Z + r0, n, &ep);
+    c->product(nr, nc, np, 1, FN(wn_of)(c, l) + r0, wn_ld(n), NULL, Ain, 1, np, cols, Z + r0,
+               n, &ep);
     if (!finish)
         return;
     if (!FN(epilogue_completes)(act))
