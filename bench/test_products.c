@@ -255,6 +255,19 @@ int main(int argc, char **argv)
         run_case_f32(&p, k32, n32);
         run_case_f64(&p, k64, n64);
     }
+    /* B row-major (dW's dZ^T), which the AVX kernels pack NR columns at a time, with K past
+     * 2 KB (their chunks of such products) and every count of columns a tile can be left
+     * with */
+    for (int n = 1; n <= 26 && !failures; n++) {
+        product_case p = random_case(40);
+        p.M = rand_int(1, 80);
+        p.N = n;
+        p.K = rand_int(257, 700);
+        p.b_rows = 1;
+        p.b_cols = 0;
+        run_case_f32(&p, k32, n32);
+        run_case_f64(&p, k64, n64);
+    }
     /* the training step's shapes (products.h's roles; see bench_products.c), and K past
      * 2 KC, where the AVX kernels split K into chunks */
     const int dims[] = {784, 256, 128, 10}, batches[] = {64, 512};
