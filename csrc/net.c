@@ -104,14 +104,21 @@ const char *pydl_runnable_float_products(int i)
     return NULL;
 }
 
-int pydl_set_float_products(const char *kernel)
+/* the path named `kernel` if this CPU runs it, else NULL */
+static const product_path *path_named(const char *kernel)
 {
     for (int i = 0; i < N_PATHS; i++)
-        if (strcmp(kernel, PATHS[i].name) == 0 && path_runs(&PATHS[i])) {
-            PYDL_STORE(products, &PATHS[i]);
-            return 1;
-        }
-    return 0;
+        if (strcmp(kernel, PATHS[i].name) == 0 && path_runs(&PATHS[i]))
+            return &PATHS[i];
+    return NULL;
+}
+
+int pydl_set_float_products(const char *kernel)
+{
+    const product_path *p = path_named(kernel);
+    if (p)
+        PYDL_STORE(products, p);
+    return p != NULL;
 }
 
 const char *pydl_float_products(void)

@@ -477,12 +477,16 @@ typedef struct {
     int defer_update;
 } FN(step_ctx);
 
-/* Points c at the product path in use now (read once). */
-static void FN(use_path)(FN(step_ctx) *c)
+/* Points c at the product path named `name` (NULL: the one in use now, read once).
+ * Returns 0 for a name this CPU does not run. */
+static int FN(use_path)(FN(step_ctx) *c, const char *name)
 {
-    const product_path *path = PYDL_LOAD(products);
+    const product_path *path = name ? path_named(name) : PYDL_LOAD(products);
+    if (!path)
+        return 0;
     c->product = PATH_KERNEL(path);
     c->gathers_picked = path->gathers;
+    return 1;
 }
 
 /* One example's image (h, w, c) in C order: out = shift(flip(in)), zeros filling in. */
@@ -1067,7 +1071,7 @@ int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, 
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; c.out = out; /* not written */
-    FN(use_path)(&c);
+    FN(use_path)(&c, NULL);
     FN(run_step)(&c, pydl_effective_threads(n_threads, net, m));
     return PYDL_OK;
 }
@@ -1242,7 +1246,7 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
-    FN(use_path)(&c);
+    FN(use_path)(&c, NULL);
     c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = grad != NULL;
     if (grad)
@@ -1266,7 +1270,7 @@ int FN(pydl_propagate)(const pydl_net *net, const double *keep, const uint8_t *c
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
-    FN(use_path)(&c);
+    FN(use_path)(&c, NULL);
     c.out = out;
     c.keep = keep; c.masks = masks;
     c.dA = dA;
@@ -1303,7 +1307,8 @@ int FN(pydl_train)(const pydl_train *tr, int m, T *theta, T *v, T *s, const T *X
     FN(step_ctx) c = {0};
     FN(carve)(net, bs < m ? bs : m, work, &c);
     c.net = net; c.X = X; c.theta = theta; c.Y = Y; c.labels = labels;
-    FN(use_path)(&c);
+    if (!FN(use_path)(&c, tr->products))
+        return PYDL_ERR_ARGUMENT;
     c.with_cost = 1; c.with_grad = 1;
     c.opt = tr->opt; c.v = v; c.s = s;
     c.sw = sw;

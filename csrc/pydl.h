@@ -167,6 +167,10 @@ typedef struct {
                               size, perm holds 2 m_global, the stop hook is not called (the
                               reduce hook decides) and the work has room for batches of
                               min(batch_size, m) examples */
+    const char *products;  /* the product path to run (a name pydl_set_float_products takes),
+                              so that a caller can decide around it (e.g. hold the BLAS at
+                              one thread) with no switch by another thread in between;
+                              NULL: the path set when the call starts */
 } pydl_train;
 
 /* ---- typed entry points -------------------------------------------------------------- */

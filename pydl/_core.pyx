@@ -702,8 +702,12 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
           double beta2, double epsilon, progress, lrs, costs, int64_t epoch0,
           int batch_size, bint shuffle, uint64_t seed, double l2, double l1,
           double lr_step_k, n_threads, work, perm, step_costs=None, step_lrs=None,
-          augment=None, sample_weight=None, data_parallel=None):
+          augment=None, sample_weight=None, data_parallel=None, products=None):
     """Trains len(lrs) epochs in one C call, the GIL released.
+
+    products: None (the product path set when the call starts) or the name of the path
+    to run, e.g. the one the caller held the BLAS for (_threads.sequential_blas): a switch
+    by another thread in between then cannot change it.
 
     progress: int64 array [t, epochs_done]; t (updates applied so far) is read, and both
     are written back however the call ends, so an interrupted run keeps its count.
@@ -767,6 +771,10 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
                    [("X", X), ("Y", Y), ("labels", labels), ("lrs", lrs),
                     ("sample_weight", sample_weight)])
     check_array(progress, "progress", np.int64, (2,), writable=True)
+    if products is not None and products not in runnable_float_products():
+        raise ValueError(f"products must be None or one of {runnable_float_products()} (the "
+                         f"paths this CPU and build run), got {products!r}")
+    cdef bytes products_name = products.encode() if products is not None else b""
 
     cdef pydl_optimizer o
     _fill_optimizer(&o, optimizer, beta1, beta2, epsilon, progress[0])
@@ -790,6 +798,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         tr.stop = _stop_hook
     tr.stop_ctx = &stop_state
     tr.check_every = 1  # the hook itself reads the clock: a few ns a step
+    tr.products = <const char *>products_name if products is not None else NULL
     cdef pydl_data_parallel dp
     cdef _Reduction reduction
     tr.dp = NULL

@@ -73,6 +73,7 @@ cdef extern from "pydl.h" nogil:
         int64_t check_every
         int *bad_layer
         const pydl_data_parallel *dp
+        const char *products
 
     int pydl_forward_f32(const pydl_net *net, int n_threads, int m, const float *theta,
                          const float *X, float *out, float *work)

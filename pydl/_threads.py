@@ -120,8 +120,9 @@ def sequential_blas(any_path=False):
     last to leave; a limit another library sets in between is overwritten by that
     restore."""
     global _depth, _limiter
-    if not any_path and _core.float_products() != "blas":
-        yield
+    path = _core.float_products()  # yielded: pass it to the C call, whatever switches after
+    if not any_path and path != "blas":
+        yield path
         return
     with _lock:
         if _depth == 0:
@@ -129,7 +130,7 @@ def sequential_blas(any_path=False):
             _set_blas_threads([(lib, 1) for lib, _ in _limiter])
         _depth += 1
     try:
-        yield
+        yield path
     finally:
         with _lock:
             _depth -= 1

@@ -662,7 +662,7 @@ class Network:
         chunk = 1 if verbose or dev is not None else _MAX_EPOCHS_PER_CALL
         undone = False
         try:
-            with sequential_blas():
+            with sequential_blas() as products:
                 while done < epochs:
                     n = min(chunk, epochs - done)
                     if checkpoint is not None:  # end the call on the next checkpoint epoch
@@ -682,7 +682,7 @@ class Network:
                                     lr_step_k=schedule.step_k, n_threads=nt, work=work,
                                     perm=perm, step_costs=step_costs, step_lrs=step_lrs,
                                     augment=None if augment is None else augment._spec(),
-                                    data_parallel=data_parallel)
+                                    data_parallel=data_parallel, products=products)
                     finally:
                         k = int(progress[1])
                         steps = int(progress[0]) - optimizer.t  # completed, even if interrupted

@@ -383,7 +383,7 @@ class _BaseMLP(BaseEstimator):
             (self.momentum, 0.0, 1.0)
         left = 1 if incremental else self.max_iter
         self.n_iter_ = 0  # as scikit-learn's: the epochs of this call (t_ counts them all)
-        with sequential_blas():
+        with sequential_blas() as products:
             try:
                 while left > 0:
                     # One C call trains every epoch after which training cannot stop nor
@@ -403,7 +403,7 @@ class _BaseMLP(BaseEstimator):
                                     epoch0=net.epochs_trained, batch_size=batch_size,
                                     shuffle=self.shuffle, seed=net._train_seed, l2=self.alpha,
                                     l1=self.l1, lr_step_k=step_k, n_threads=nt, work=work,
-                                    perm=perm, sample_weight=sw)
+                                    perm=perm, sample_weight=sw, products=products)
                     except FloatingPointError as exc:
                         raise ValueError(
                             f"{exc}. Try a lower learning_rate_init or scaling the inputs "

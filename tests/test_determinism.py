@@ -139,3 +139,45 @@ def test_switching_kernels_from_another_thread_never_mixes_them_in_a_call():
             th.join()
     finally:
         _core.set_float_products(previous)
+
+
+def test_fit_runs_the_path_it_held_the_blas_for(monkeypatch):
+    """fit decides at its start whether to hold the BLAS at one thread (only the "blas" path
+    calls it) and hands that same path to the C call: a switch in between (here: right after
+    the decision) does not reach the call, which would otherwise run the BLAS unheld."""
+    from pydl import _threads
+
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((256, 40)).astype(np.float32)
+    y = rng.integers(0, 3, 256)
+
+    def train():
+        net = pydl.Network([40, 32, 3], output_activation="softmax", seed=0, n_threads=2)
+        net.fit(X, y, epochs=2, batch_size=32, optimizer=pydl.Adam(0.01))
+        return net.theta.tobytes()
+
+    previous = _core.float_products()
+    try:
+        _core.set_float_products("blas")
+        with_blas = train()
+        _core.set_float_products(RUNNABLE_KERNELS[0])
+        own = train()
+        assert own != with_blas  # (the paths do differ in their bits here)
+        held = _threads.sequential_blas
+
+        def switching_after_the_decision(any_path=False):
+            cm = held(any_path)
+            path = cm.__enter__()
+            _core.set_float_products("blas")
+            try:
+                yield path
+            finally:
+                cm.__exit__(None, None, None)
+
+        import contextlib
+        monkeypatch.setattr("pydl.network.sequential_blas",
+                            contextlib.contextmanager(switching_after_the_decision))
+        _core.set_float_products(RUNNABLE_KERNELS[0])
+        assert train() == own
+    finally:
+        _core.set_float_products(previous)
