@@ -1,5 +1,6 @@
 """The same seed gives the same bits: whatever the thread count, OMP_NUM_THREADS or the CPU
 affinity of the process (taskset, cgroups, Slurm), and without index overflow on huge data."""
+import contextlib
 import hashlib
 import os
 import subprocess
@@ -165,18 +166,13 @@ def test_fit_runs_the_path_it_held_the_blas_for(monkeypatch):
         assert own != with_blas  # (the paths do differ in their bits here)
         held = _threads.sequential_blas
 
+        @contextlib.contextmanager
         def switching_after_the_decision(any_path=False):
-            cm = held(any_path)
-            path = cm.__enter__()
-            _core.set_float_products("blas")
-            try:
+            with held(any_path) as path:
+                _core.set_float_products("blas")
                 yield path
-            finally:
-                cm.__exit__(None, None, None)
 
-        import contextlib
-        monkeypatch.setattr("pydl.network.sequential_blas",
-                            contextlib.contextmanager(switching_after_the_decision))
+        monkeypatch.setattr("pydl.network.sequential_blas", switching_after_the_decision)
         _core.set_float_products(RUNNABLE_KERNELS[0])
         assert train() == own
     finally:
