@@ -30,11 +30,13 @@ pydl._core.__test__
 
 
 def _distribution():
-    """The installed pydl distribution, or skip when there is none (a bare in-place build)."""
-    try:
-        return importlib.metadata.distribution("pydl")
-    except importlib.metadata.PackageNotFoundError:
-        pytest.skip("pydl is not installed (in-place build): nothing packaged to check")
+    """The installed pydl distribution, or skip when there is none (a bare in-place build).
+    Only one an installer wrote counts: the pydl.egg-info that `pip install .` leaves in a
+    source tree (first on sys.path under `python -m pytest`) lists the sdist's files."""
+    for dist in importlib.metadata.distributions(name="pydl"):
+        if dist.read_text("INSTALLER") is not None:
+            return dist
+    pytest.skip("pydl is not installed (in-place build): nothing packaged to check")
 
 
 def _is_editable(dist):
