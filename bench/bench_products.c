@@ -9,13 +9,15 @@
  *
  * Roles (C = M x N, K; mb the batch): forward l: M = n[l], N = mb, K = n[l-1], A = W's row
  * block where the step keeps it (lda: n[l] padded as net.c's wn_ld), B = the layer's input
- * column-major (layer 1: the batch's columns of X picked by bcols), epilogue bias + relu.
- * dW l: M = n[l-1], N = n[l], K = mb, A = the layer's input (layer 1: acols), B = dZ read
- * row-wise (sbk = n[l], sbj = 1), alpha = 1/mb. dA l: M = n[l-1], N = mb, K = n[l],
- * A = W^T, B = dZ, epilogue relu gated by the layer's input.
+ * column-major, epilogue bias + relu. dW l: M = n[l-1], N = n[l], K = mb, A = the layer's
+ * input, B = dZ read row-wise (sbk = n[l], sbj = 1), alpha = 1/mb. dA l: M = n[l-1],
+ * N = mb, K = n[l], A = W^T, B = dZ, epilogue relu gated by the layer's input.
+ * Layer 1's input is the batch's rows of X, as each path's step reads them: the avx512 and
+ * generic kernels where they lie (bcols, acols), the avx2 kernel and the BLAS from the copy
+ * the step gathers once (net.c's PATHS), whose cost is in the avx2 and "blas+" forward l1.
  * Columns: the kernels; "blas" = OpenBLAS's ?gemm alone, on operands already contiguous;
- * "blas+" = what a BLAS path costs the step: the batch's columns of X copied first
- * (layer 1) and the epilogue as a pass over the block just written. Each figure: the best
+ * "blas+" = what the BLAS path costs the step: the gather and the epilogue as a pass over
+ * the block just written. Each figure: the best
  * of 5 timings of >= 4 ms (the machine may be shared). The last rows: each path's total
  * time for one step's products.
  */
@@ -93,12 +95,13 @@ static const char *path_names[PATHS] = {"avx512", "avx2", "generic", "blas", "bl
     {                                                                                       \
         const int M = s->M, N = s->N, K = s->K;                                             \
         const int blas = p >= 3, passes = p == 4;                                           \
+        const int gathers = p == 1 || passes; /* net.c's PATHS: avx2 and the BLAS gather */ \
         if (s->role == ROLE_FORWARD) { /* in: the layer's input, K x N */                   \
             const T *B = in;                                                                \
             const int32_t *bcols = NULL;                                                    \
-            if (s->gather && !blas) {                                                       \
+            if (s->gather && !blas && !gathers) {                                           \
                 B = X, bcols = idx;                                                         \
-            } else if (s->gather && passes) {                                               \
+            } else if (s->gather && gathers) {                                              \
                 for (int j = 0; j < N; j++)                                                 \
                     memcpy(in + (ptrdiff_t)j * K, X + (ptrdiff_t)idx[j] * K, K * sizeof(T)); \
             }                                                                               \
@@ -116,11 +119,9 @@ static const char *path_names[PATHS] = {"avx512", "avx2", "generic", "blas", "bl
                 }                                                                           \
             }                                                                               \
         } else if (s->role == ROLE_DW) { /* A: the input (M x K, lda M), dZ: N x K */       \
-            const T *A = s->gather && !blas ? X : in;                                       \
-            const int32_t *acols = s->gather && !blas ? idx : NULL;                         \
-            if (s->gather && passes)                                                        \
-                for (int k = 0; k < K; k++)                                                 \
-                    memcpy(in + (ptrdiff_t)k * M, X + (ptrdiff_t)idx[k] * M, M * sizeof(T)); \
+            const int in_place = s->gather && !blas && !gathers; /* (else: the copy) */     \
+            const T *A = in_place ? X : in;                                                 \
+            const int32_t *acols = in_place ? idx : NULL;                                   \
             for (int i0 = 0; i0 < M; i0 += BLOCK) {                                         \
                 const int rows = M - i0 < BLOCK ? M - i0 : BLOCK;                           \
                 if (!blas)                                                                  \
