@@ -1236,9 +1236,9 @@ int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *theta, 
     return finite ? PYDL_OK : PYDL_ERR_NONFINITE;
 }
 
-int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
-                       const T *Y, const int32_t *labels, const T *sw, double l2, double l1,
-                       double *cost, T *grad, T *work)
+int FN(pydl_cost_grad)(const pydl_net *net, const char *products, int n_threads, int m,
+                       const T *theta, const T *X, const T *Y, const int32_t *labels,
+                       const T *sw, double l2, double l1, double *cost, T *grad, T *work)
 {
     const double scale = sw ? FN(weight_scale)(sw, NULL, 0, m) : 1.0;
     if (!GEMM_READY)
@@ -1246,7 +1246,8 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
-    FN(use_path)(&c, NULL);
+    if (!FN(use_path)(&c, products))
+        return PYDL_ERR_ARGUMENT;
     c.Y = Y; c.labels = labels;
     c.with_cost = 1; c.with_grad = grad != NULL;
     if (grad)
@@ -1258,10 +1259,10 @@ int FN(pydl_cost_grad)(const pydl_net *net, int n_threads, int m, const T *theta
     return isfinite(*cost) ? PYDL_OK : PYDL_ERR_NONFINITE;
 }
 
-int FN(pydl_propagate)(const pydl_net *net, const double *keep, const uint8_t *const *masks,
-                       int n_threads, int m, const T *theta, const T *X, const T *Y,
-                       const int32_t *labels, const T *dA, double l2, double l1, double *cost,
-                       T *out, T *grad, T *work)
+int FN(pydl_propagate)(const pydl_net *net, const char *products, const double *keep,
+                       const uint8_t *const *masks, int n_threads, int m, const T *theta,
+                       const T *X, const T *Y, const int32_t *labels, const T *dA, double l2,
+                       double l1, double *cost, T *out, T *grad, T *work)
 {
     if (!GEMM_READY)
         return PYDL_ERR_NO_BLAS;
@@ -1270,7 +1271,8 @@ int FN(pydl_propagate)(const pydl_net *net, const double *keep, const uint8_t *c
     FN(step_ctx) c = {0};
     FN(carve)(net, m, work, &c);
     c.net = net; c.mb = m; c.X = X; c.theta = (T *)theta; /* not written: no opt */
-    FN(use_path)(&c, NULL);
+    if (!FN(use_path)(&c, products))
+        return PYDL_ERR_ARGUMENT;
     c.out = out;
     c.keep = keep; c.masks = masks;
     c.dA = dA;

@@ -181,8 +181,10 @@ int pydl_forward_##SFX(const pydl_net *net, int n_threads, int m, const T *theta
 /* Cost (with the regularization terms) and, if grad is not NULL, its gradient over theta,  \
  * for m examples, full batch. Y is (m, n[L]) for sigmoid/linear outputs, labels (m,)      \
  * for softmax; the other is NULL. sw: sample weights (m,), >= 0 with a sum > 0, or NULL   \
- * (all 1); with them J = (sum_i sw_i loss_i + regularization) / sum_i sw_i. */             \
-int pydl_cost_grad_##SFX(const pydl_net *net, int n_threads, int m, const T *theta,          \
+ * (all 1); with them J = (sum_i sw_i loss_i + regularization) / sum_i sw_i. products: the  \
+ * product path to run, as pydl_train's (NULL: the one set when the call starts). */       \
+int pydl_cost_grad_##SFX(const pydl_net *net, const char *products, int n_threads, int m,   \
+                         const T *theta,                                                     \
                          const T *X, const T *Y, const int32_t *labels, const T *sw,        \
                          double l2, double l1, double *cost, T *grad, T *work);             \
 /* Applies update number t (>= 1; opt->t is not read) to theta (length P) from grad; v, s:  \
@@ -209,8 +211,9 @@ int pydl_train_##SFX(const pydl_train *tr, int m, T *theta, T *v, T *s, const T 
  * dropout) with masks[l-1] (m, n[l]) row-major 0/1 of each hidden layer (required with    \
  * keep); the cost of Y or labels (into *cost) or, instead, an external loss's dA = dL/dA[L] \
  * (m, n[L]) so that dZ[L] = dA g'(Z[L]) (cost not written); out (m, n[L]) receives A[L]    \
- * unless NULL; grad receives the gradient of the mean loss (+ the l2/l1 terms) unless NULL. */ \
-int pydl_propagate_##SFX(const pydl_net *net, const double *keep,                           \
+ * unless NULL; grad receives the gradient of the mean loss (+ the l2/l1 terms) unless NULL. \
+ * products: as for cost_grad. */                                                            \
+int pydl_propagate_##SFX(const pydl_net *net, const char *products, const double *keep,     \
                          const uint8_t *const *masks, int n_threads, int m, const T *theta,  \
                          const T *X, const T *Y, const int32_t *labels, const T *dA,         \
                          double l2, double l1, double *cost, T *out, T *grad, T *work);      \

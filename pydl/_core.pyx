@@ -499,12 +499,25 @@ def predict(Architecture arch not None, theta, X, out=None, kind=PREDICT_OUTPUTS
     return o
 
 
+cdef bytes _products_name(products):
+    """A products= argument checked: None (the C call runs the product path set when it
+    starts) or the name of a path this CPU and build run, e.g. the one the caller held the
+    BLAS for (_threads.sequential_blas), which a switch by another thread in between then
+    cannot change. Returns the name as bytes, or None."""
+    if products is None:
+        return None
+    if products not in runnable_float_products():
+        raise ValueError(f"products must be None or one of {runnable_float_products()} (the "
+                         f"paths this CPU and build run), got {products!r}")
+    return products.encode()
+
+
 def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double l1, grad, work,
-              n_threads=1, sample_weight=None):
+              n_threads=1, sample_weight=None, products=None):
     """The cost J (with the L2/L1 terms) on (X, Y or labels); grad (P,) := dJ/dtheta
     unless grad is None. Returns J (inf or nan when the network overflows). sample_weight:
     None or (m,) of the network's dtype, finite, >= 0, with a sum > 0:
-    J = (sum_i w_i loss_i + regularization) / sum_i w_i."""
+    J = (sum_i w_i loss_i + regularization) / sum_i w_i. products: as for train."""
     cdef int nt = _thread_count(n_threads)
     dtype = _check_common(arch, theta, X, work, None, nt)
     cdef int m = X.shape[0]
@@ -518,6 +531,8 @@ def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double
                     ("sample_weight", sample_weight)])
     if not (isfinite(l2) and l2 >= 0) or not (isfinite(l1) and l1 >= 0):
         raise ValueError(f"l2 and l1 must be finite and >= 0, got l2={l2}, l1={l1}")
+    cdef bytes path = _products_name(products)
+    cdef const char *pp = <const char *>path if path is not None else NULL
     cdef void *pt = _ptr(theta)
     cdef void *px = _ptr(X)
     cdef void *py = _ptr(Y)
@@ -530,11 +545,11 @@ def cost_grad(Architecture arch not None, theta, X, Y, labels, double l2, double
     cdef bint f32 = dtype == np.float32
     with nogil:
         if f32:
-            status = pydl_cost_grad_f32(&arch.net, nt, m, <float *>pt, <float *>px,
+            status = pydl_cost_grad_f32(&arch.net, pp, nt, m, <float *>pt, <float *>px,
                                         <float *>py, pl, <float *>psw, l2, l1, &cost, <float *>pg,
                                         <float *>pw)
         else:
-            status = pydl_cost_grad_f64(&arch.net, nt, m, <double *>pt, <double *>px,
+            status = pydl_cost_grad_f64(&arch.net, pp, nt, m, <double *>pt, <double *>px,
                                         <double *>py, pl, <double *>psw, l2, l1, &cost, <double *>pg,
                                         <double *>pw)
     if status != PYDL_ERR_NONFINITE:
@@ -706,8 +721,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
     """Trains len(lrs) epochs in one C call, the GIL released.
 
     products: None (the product path set when the call starts) or the name of the path
-    to run, e.g. the one the caller held the BLAS for (_threads.sequential_blas): a switch
-    by another thread in between then cannot change it.
+    to run (see _products_name).
 
     progress: int64 array [t, epochs_done]; t (updates applied so far) is read, and both
     are written back however the call ends, so an interrupted run keeps its count.
@@ -771,10 +785,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
                    [("X", X), ("Y", Y), ("labels", labels), ("lrs", lrs),
                     ("sample_weight", sample_weight)])
     check_array(progress, "progress", np.int64, (2,), writable=True)
-    if products is not None and products not in runnable_float_products():
-        raise ValueError(f"products must be None or one of {runnable_float_products()} (the "
-                         f"paths this CPU and build run), got {products!r}")
-    cdef bytes products_name = products.encode() if products is not None else b""
+    cdef bytes products_name = _products_name(products)
 
     cdef pydl_optimizer o
     _fill_optimizer(&o, optimizer, beta1, beta2, epsilon, progress[0])
@@ -798,7 +809,7 @@ def train(Architecture arch not None, theta, v, s, X, Y, labels, *, str optimize
         tr.stop = _stop_hook
     tr.stop_ctx = &stop_state
     tr.check_every = 1  # the hook itself reads the clock: a few ns a step
-    tr.products = <const char *>products_name if products is not None else NULL
+    tr.products = <const char *>products_name if products_name is not None else NULL
     cdef pydl_data_parallel dp
     cdef _Reduction reduction
     tr.dp = NULL
@@ -1217,12 +1228,12 @@ def _check_keep_masks(Architecture arch not None, int m, keep, masks):
 
 
 def propagate(Architecture arch not None, theta, X, Y, labels, dA, keep, masks, double l2,
-              double l1, out, grad, work, n_threads=1):
+              double l1, out, grad, work, n_threads=1, products=None):
     """Forward (and backward) propagation on all of X with what training alone does
     otherwise: dropout with given masks (keep, masks: see _check_keep_masks) and an external
     loss's dA = dL/dA[L] (m, n_L) in place of Y/labels. out (m, n_L) := A[L] unless None;
     grad (P,) := the gradient of the mean loss (with the l2/l1 terms) unless None. Returns
-    the cost J of Y/labels (None with dA or without targets)."""
+    the cost J of Y/labels (None with dA or without targets). products: as for train."""
     cdef int nt = _thread_count(n_threads)
     dtype = _check_common(arch, theta, X, work, None, nt)
     cdef int m = X.shape[0]
@@ -1257,16 +1268,18 @@ def propagate(Architecture arch not None, theta, X, Y, labels, dA, keep, masks, 
     cdef void *po = _ptr(out)
     cdef void *pg = _ptr(grad)
     cdef void *pw = _ptr(work)
+    cdef bytes path = _products_name(products)
+    cdef const char *pp = <const char *>path if path is not None else NULL
     cdef double cost = 0
     cdef int status
     cdef bint f32 = dtype == np.float32
     with nogil:
         if f32:
-            status = pydl_propagate_f32(&arch.net, pk, pm, nt, m, <float *>pt,
+            status = pydl_propagate_f32(&arch.net, pp, pk, pm, nt, m, <float *>pt,
                                         <float *>px, <float *>py, pl, <float *>pd, l2, l1,
                                         &cost, <float *>po, <float *>pg, <float *>pw)
         else:
-            status = pydl_propagate_f64(&arch.net, pk, pm, nt, m, <double *>pt,
+            status = pydl_propagate_f64(&arch.net, pp, pk, pm, nt, m, <double *>pt,
                                         <double *>px, <double *>py, pl, <double *>pd, l2, l1,
                                         &cost, <double *>po, <double *>pg, <double *>pw)
     if status != PYDL_ERR_NONFINITE:

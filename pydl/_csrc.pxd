@@ -79,11 +79,13 @@ cdef extern from "pydl.h" nogil:
                          const float *X, float *out, float *work)
     int pydl_forward_f64(const pydl_net *net, int n_threads, int m, const double *theta,
                          const double *X, double *out, double *work)
-    int pydl_cost_grad_f32(const pydl_net *net, int n_threads, int m, const float *theta,
+    int pydl_cost_grad_f32(const pydl_net *net, const char *products, int n_threads, int m,
+                           const float *theta,
                            const float *X, const float *Y, const int32_t *labels,
                            const float *sw, double l2, double l1, double *cost, float *grad,
                            float *work)
-    int pydl_cost_grad_f64(const pydl_net *net, int n_threads, int m, const double *theta,
+    int pydl_cost_grad_f64(const pydl_net *net, const char *products, int n_threads, int m,
+                           const double *theta,
                            const double *X, const double *Y, const int32_t *labels,
                            const double *sw, double l2, double l1, double *cost, double *grad,
                            double *work)
@@ -141,11 +143,13 @@ cdef extern from "pydl.h" nogil:
     int pydl_set_inference_kernel(const char *kernel)
     double pydl_monotonic_seconds()
     # building blocks and external gradients (pydl.blocks, Network.backward, given masks)
-    int pydl_propagate_f32(const pydl_net *net, const double *keep, const uint8_t *const *masks,
+    int pydl_propagate_f32(const pydl_net *net, const char *products, const double *keep,
+                           const uint8_t *const *masks,
                            int n_threads, int m, const float *theta, const float *X,
                            const float *Y, const int32_t *labels, const float *dA, double l2,
                            double l1, double *cost, float *out, float *grad, float *work)
-    int pydl_propagate_f64(const pydl_net *net, const double *keep, const uint8_t *const *masks,
+    int pydl_propagate_f64(const pydl_net *net, const char *products, const double *keep,
+                           const uint8_t *const *masks,
                            int n_threads, int m, const double *theta, const double *X,
                            const double *Y, const int32_t *labels, const double *dA, double l2,
                            double l1, double *cost, double *out, double *grad, double *work)

@@ -471,7 +471,7 @@ class Network:
         nt = self._threads(None)
         work = self._arch.workspace(self.dtype, rows)
         total = 0.0
-        with sequential_blas():
+        with sequential_blas() as products:
             for lo in range(0, m, rows):
                 hi = min(m, lo + rows)
                 # J_chunk = (loss_chunk + R)/m_chunk; R (regularization) enters once
@@ -479,7 +479,8 @@ class Network:
                 total += (hi - lo) * _core.cost_grad(
                     self._arch, self._theta, X[lo:hi],
                     None if Y is None else Y[lo:hi], None if labels is None else labels[lo:hi],
-                    l2 if first else 0.0, l1 if first else 0.0, None, work, nt)
+                    l2 if first else 0.0, l1 if first else 0.0, None, work, nt,
+                    products=products)
         return total / m
 
     def gradients(self, X, y, l2=0.0, l1=0.0, *, masks=None, keep_probs=None):
@@ -518,8 +519,9 @@ class Network:
         nt = self._threads(None)
         grad = np.empty_like(self._theta)
         work = self._arch.workspace(self.dtype, X.shape[0])
-        with sequential_blas():
-            _core.cost_grad(self._arch, self._theta, X, Y, labels, l2, l1, grad, work, nt)
+        with sequential_blas() as products:
+            _core.cost_grad(self._arch, self._theta, X, Y, labels, l2, l1, grad, work, nt,
+                            products=products)
         return self._views(grad, "d")
 
     # ---- training -------------------------------------------------------------------
@@ -969,9 +971,9 @@ class Network:
         A = np.empty((m, self.layer_dims[-1]), dtype=self.dtype) if out else None
         g = np.empty_like(self._theta) if grad else None
         work = self._arch.workspace(self.dtype, m)
-        with sequential_blas():
+        with sequential_blas() as products:
             _core.propagate(self._arch, self._theta, X, Y, labels, dA, keep, masks, l2, l1,
-                            A, g, work, self._threads(None))
+                            A, g, work, self._threads(None), products=products)
         return A, None if g is None else self._views(g, "d")
 
 

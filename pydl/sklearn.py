@@ -298,7 +298,7 @@ class _BaseMLP(BaseEstimator):
         def cost_and_gradient(x):
             theta[...] = x
             cost = _core.cost_grad(arch, theta, X, Y, labels, self.alpha, self.l1, grad, work,
-                                   nt, sample_weight=sample_weight)
+                                   nt, sample_weight=sample_weight, products=products)
             last["cost"] = cost
             return cost, grad.astype(np.float64)
 
@@ -307,7 +307,9 @@ class _BaseMLP(BaseEstimator):
             print(f"Iteration {last['iteration']}, loss = {last['cost']:.8f}")
 
         x0 = theta.astype(np.float64)
-        with sequential_blas(any_path=True), np.errstate(over="ignore", invalid="ignore"):
+        # (every evaluation runs the path decided here: cost_and_gradient reads `products`)
+        with sequential_blas(any_path=True) as products, \
+                np.errstate(over="ignore", invalid="ignore"):
             res = scipy.optimize.minimize(
                 cost_and_gradient, x0, method="L-BFGS-B", jac=True,
                 callback=report if self.verbose else None,

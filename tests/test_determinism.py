@@ -5,6 +5,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -142,27 +143,67 @@ def test_switching_kernels_from_another_thread_never_mixes_them_in_a_call():
         _core.set_float_products(previous)
 
 
-def test_fit_runs_the_path_it_held_the_blas_for(monkeypatch):
-    """fit decides at its start whether to hold the BLAS at one thread (only the "blas" path
+def _fit(X, y):
+    net = pydl.Network([40, 32, 3], output_activation="softmax", seed=0, n_threads=2)
+    net.fit(X, y, epochs=2, batch_size=32, optimizer=pydl.Adam(0.01))
+    return net.theta
+
+
+def _linear_net():
+    return pydl.Network([40, 64, 3], output_activation="linear", seed=0, n_threads=2)
+
+
+def _cost(X, y):
+    return np.float64(_linear_net().cost(X, y))
+
+
+def _gradients(X, y):
+    return _linear_net().gradients(X, y)["dW1"]
+
+
+def _gradients_with_masks(X, y):  # (the propagate door)
+    net = _linear_net()
+    return net.gradients(X, y, masks=net.dropout_masks(X.shape[0]), keep_probs=0.8)["dW1"]
+
+
+def _backward(X, y):  # (propagate with an external loss)
+    return _linear_net().backward(X, np.ones_like(y))["dW1"]
+
+
+def _lbfgs(X, y):
+    sklearn = pytest.importorskip("sklearn", reason="pip install scikit-learn")
+    from pydl.sklearn import MLPRegressor
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", sklearn.exceptions.ConvergenceWarning)  # 5 iterations
+        est = MLPRegressor(hidden_layer_sizes=(64,), solver="lbfgs", max_iter=5,
+                           random_state=0, dtype="float32", n_threads=2).fit(X, y)
+    return est.network_.theta
+
+
+@pytest.mark.parametrize("module, call", [
+    ("pydl.network", _fit), ("pydl.network", _cost), ("pydl.network", _gradients),
+    ("pydl.network", _gradients_with_masks), ("pydl.network", _backward),
+    ("pydl.sklearn", _lbfgs)])
+def test_a_call_runs_the_path_it_held_the_blas_for(monkeypatch, module, call):
+    """Each call that holds the BLAS decides at its start whether to (only the "blas" path
     calls it) and hands that same path to the C call: a switch in between (here: right after
     the decision) does not reach the call, which would otherwise run the BLAS unheld."""
     from pydl import _threads
 
     rng = np.random.default_rng(1)
-    X = rng.standard_normal((256, 40)).astype(np.float32)
-    y = rng.integers(0, 3, 256)
+    X = rng.standard_normal((300, 40)).astype(np.float32)
+    y = rng.integers(0, 3, 300) if call is _fit else \
+        rng.standard_normal((300, 3)).astype(np.float32)
 
-    def train():
-        net = pydl.Network([40, 32, 3], output_activation="softmax", seed=0, n_threads=2)
-        net.fit(X, y, epochs=2, batch_size=32, optimizer=pydl.Adam(0.01))
-        return net.theta.tobytes()
+    def bits():
+        return call(X, y).tobytes()
 
     previous = _core.float_products()
     try:
         _core.set_float_products("blas")
-        with_blas = train()
+        with_blas = bits()
         _core.set_float_products(RUNNABLE_KERNELS[0])
-        own = train()
+        own = bits()
         assert own != with_blas  # (the paths do differ in their bits here)
         held = _threads.sequential_blas
 
@@ -172,8 +213,8 @@ def test_fit_runs_the_path_it_held_the_blas_for(monkeypatch):
                 _core.set_float_products("blas")
                 yield path
 
-        monkeypatch.setattr("pydl.network.sequential_blas", switching_after_the_decision)
+        monkeypatch.setattr(f"{module}.sequential_blas", switching_after_the_decision)
         _core.set_float_products(RUNNABLE_KERNELS[0])
-        assert train() == own
+        assert bits() == own
     finally:
         _core.set_float_products(previous)

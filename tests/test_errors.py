@@ -710,7 +710,15 @@ class Door:
                  l2=0.0, l1=0.0, grad=self.grad, work=self.work, n_threads=1)
         a.update(over)
         return _core.cost_grad(a["arch"], a["theta"], a["X"], a["Y"], a["labels"], a["l2"],
-                               a["l1"], a["grad"], a["work"], a["n_threads"])
+                               a["l1"], a["grad"], a["work"], a["n_threads"],
+                               products=a.get("products"))
+
+    def propagate(self, **over):
+        a = dict(arch=self.arch, theta=self.theta, X=self.X, Y=self.Y, labels=self.labels,
+                 dA=None, keep=None, masks=None, l2=0.0, l1=0.0, out=self.out, grad=self.grad,
+                 work=self.work, n_threads=1)
+        a.update(over)
+        return _core.propagate(*a.values())
 
     def train(self, **over):
         a = dict(arch=self.arch, theta=self.theta, v=self.v, s=self.s, X=self.X, Y=self.Y,
@@ -888,6 +896,20 @@ def test_door_labels_wrong_shape_or_layout(call):
                    np.repeat(d.labels, 2)[::2]):
         with pytest.raises(ValueError, match=r"\blabels\b"):
             getattr(d, call)(labels=labels)
+
+
+@pytest.mark.parametrize("call", ["cost_grad", "propagate", "train"])
+def test_door_unknown_product_path(call):
+    """products= names the path a call runs: only one this CPU and build run is taken."""
+    d = Door()
+    for products in ["nope", 1] + [p for p in _core.FLOAT_PRODUCTS
+                                   if p not in _core.runnable_float_products()]:
+        before = d.snapshot()
+        with pytest.raises((ValueError, TypeError), match="products must be None or one of"):
+            getattr(d, call)(products=products)
+        assert d.snapshot() == before
+    for products in _core.runnable_float_products():
+        getattr(d, call)(products=products)
 
 
 @pytest.mark.parametrize("call", ["cost_grad", "train"])
