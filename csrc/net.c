@@ -249,11 +249,12 @@ ptrdiff_t pydl_workspace_size(const pydl_net *net, int max_batch)
     return off[WS_END];
 }
 
-/* Every product of a step is cut into a fixed grid of tiles of its output, which depends on
- * the shapes alone -- never on the number of threads, the processors this process may use
- * (taskset, cgroups, Slurm) or the machine's load -- because the BLAS gives bitwise-
- * different results for the same element computed in differently shaped calls (pydl's own
- * kernels do not: products.h). Rows in blocks of at least TILE_MIN_ROWS, then columns in
+/* Every product of a step on the BLAS path (and the small ones of pydl's own kernels: see
+ * step_grid) is cut into a fixed grid of tiles of its output, which depends on the shapes
+ * alone -- never on the number of threads, the processors this process may use (taskset,
+ * cgroups, Slurm) or the machine's load -- because the BLAS gives bitwise-different
+ * results for the same element computed in differently shaped calls (pydl's own kernels
+ * do not: products.h). Rows in blocks of at least TILE_MIN_ROWS, then columns in
  * blocks of at least TILE_MIN_COLS while there are fewer than TILES_MAX tiles: a layer of
  * 100 units at batch 200 gives 6 tiles, not one block that only one thread computes. */
 #define TILE_MIN_ROWS 64
