@@ -268,6 +268,18 @@ int main(int argc, char **argv)
         run_case_f32(&p, k32, n32);
         run_case_f64(&p, k64, n64);
     }
+    /* B row-major with M past the kernels' blocks of rows (MC, and 2-4 MC where B is
+     * packed: up to 1024 rows), K short, between KB and 2 KB, and past 2 KB */
+    for (int r = 0; r < 12 && !failures; r++) {
+        product_case p = random_case(40);
+        p.M = rand_int(129, 1100);
+        p.N = rand_int(1, 14);
+        p.K = r % 3 == 0 ? rand_int(1, 128) : r % 3 == 1 ? rand_int(129, 256) : rand_int(257, 600);
+        p.b_rows = 1;
+        p.b_cols = 0;
+        run_case_f32(&p, k32, n32);
+        run_case_f64(&p, k64, n64);
+    }
     /* the training step's shapes (products.h's roles; see bench_products.c), and K past
      * 2 KC, where the AVX kernels split K into chunks */
     const int dims[] = {784, 256, 128, 10}, batches[] = {64, 512};
