@@ -26,8 +26,11 @@ and the same batching: every framework reshuffles the examples each epoch, insid
 timed epoch, and cuts the permutation into full batches and one smaller last batch; a
 full batch (planar) is not shuffled, as pydl does not. Timed: the best of two epochs (of
 two runs of the 10000 iterations for planar) after a warm-up; the NumPy reference and
-scikit-learn run once. "cores busy" is the process's CPU time over the wall time of the
-timed runs: the number of cores it actually kept busy.
+scikit-learn run once. With --rounds R every framework is measured R times, the frameworks
+taking turns (pydl, then each peer, R times over), and each keeps its best: on a shared
+machine whose speed drifts for minutes at a time, a slow spell then costs every framework
+a round rather than one framework the comparison. "cores busy" is the process's CPU time
+over the wall time of the timed runs: the number of cores it actually kept busy.
 
 JAX is written as a JAX user would write the strongest compiled training loop: the whole
 epoch (shuffle, gather, forward, jax.value_and_grad, Adam written out) is one `jax.jit` of
@@ -401,16 +404,22 @@ def measure_here(name, workload, threads, quick):
     return out
 
 
-def bench(workload, threads, quick, peers_present):
-    """Run one workload for pydl and every installed peer; print its table; return
-    {(batch, peer): ratio}."""
+def best_rounds(runs):
+    """Per batch size, the fastest of several rounds' [seconds, cores busy, compile]."""
+    return [min(entries, key=lambda r: r[0]) for entries in zip(*runs)]
+
+
+def bench(workload, threads, quick, peers_present, rounds=1):
+    """Run one workload for pydl and every installed peer (each the best of `rounds`
+    rounds, the frameworks taking turns); print its table; return {(batch, peer): ratio}."""
     w = WORKLOADS[workload]
     m, epochs = sizes(w, quick)
     batches = w.quick_batches if quick else w.batches
     per_iteration = w.epochs > 1
     gemm = workload == "784-f32"
     print(f"\n{w.title}, {m} examples, " + (f"{epochs} iterations, " if per_iteration else "")
-          + f"{threads} thread(s)", flush=True)
+          + f"{threads} thread(s)" + (f", the best of {rounds} rounds" if rounds > 1 else ""),
+          flush=True)
     rate = own = None
     if gemm:
         rate, own = sgemm_rate(threads), own_sgemm_rate(threads)
@@ -421,7 +430,11 @@ def bench(workload, threads, quick, peers_present):
             print(f"pydl's own float32 kernel, the same product: {own:.0f} GFLOP/s -> "
                   f"{own * 1e9 / per_sample / 1e3:.0f}k samples/s")
     peers = [p for p in w.peers if peers_present[p]]
-    res = {p: measure(p, workload, threads, quick) for p in ["pydl"] + peers}
+    runs = {p: [] for p in ["pydl"] + peers}
+    for _ in range(rounds):
+        for p in runs:
+            runs[p].append(measure(p, workload, threads, quick))
+    res = {p: best_rounds(r) for p, r in runs.items()}
 
     def speed(r):  # samples/s (k), or us/iteration for planar
         return r[0] / epochs * 1e6 if per_iteration else m / r[0] / 1e3
@@ -503,6 +516,9 @@ def main():
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--quick", action="store_true", help="smaller run (a smoke test)")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="measure every framework this many times, taking turns, and "
+                             "keep each one's best (a shared, noisy machine)")
     parser.add_argument("--only", default=",".join(WORKLOADS),
                         help=f"comma-separated workloads among {', '.join(WORKLOADS)}")
     parser.add_argument("--avx2", action="store_true",
@@ -515,12 +531,14 @@ def main():
         parser.error(f"unknown workload(s) {unknown}; expected some of {list(WORKLOADS)}")
     if args.threads < 1:
         parser.error(f"--threads must be at least 1, got {args.threads}")
+    if args.rounds < 1:
+        parser.error(f"--rounds must be at least 1, got {args.rounds}")
     if args.measure:
         print(json.dumps(measure_here(args.measure, only[0], args.threads, args.quick)))
         return
     peers_present = {"numpy": True, **{p: available(p) for p in ("sklearn", "torch", "jax")}}
     header(peers_present)
-    ratios = {n: bench(n, args.threads, args.quick, peers_present) for n in only}
+    ratios = {n: bench(n, args.threads, args.quick, peers_present, args.rounds) for n in only}
     print("\nissue 13's targets (in-run ratio pydl / peer):")
     for name, bs, peer, target in TARGETS:
         label = f"{name} batch {bs} vs {PEER_NAMES[peer]}"
