@@ -14,7 +14,10 @@ tensors, NumPy three products). Printed, in one run:
   - a fit in a worker thread while the main thread runs a busy Python loop, against the
     same fit with the main thread idle.
 Timings are the best of several repeats (the machine may be shared); ratios are pydl's time
-over the peer's (latency: < 1 is faster) or its rate over the peer's (throughput).
+over the peer's (latency: < 1 is faster) or its rate over the peer's (throughput). With
+--rounds R the frameworks take turns R times over and each keeps its best time and rate
+(the median of the thread-scaling ratios): on a machine whose speed drifts for minutes, a
+slow spell then costs every framework a round rather than one framework the comparison.
 """
 from __future__ import annotations
 
@@ -275,29 +278,51 @@ def main():
     ap.add_argument("--worker", choices=sorted(RUNNERS), help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="fewer calls (a smoke run)")
     ap.add_argument("--only", default=",".join(RUNNERS), help="frameworks, comma-separated")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every framework this many times, taking turns, and keep "
+                         "each one's best (a shared, noisy machine)")
     args = ap.parse_args()
     if args.worker:
         print(json.dumps(RUNNERS[args.worker](args.quick)))
         return
-    results = {}
-    for name in args.only.split(","):
-        cmd = [sys.executable, __file__, "--worker", name] + (["--quick"] if args.quick else [])
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        if proc.returncode:
-            print(f"{name}: skipped ({proc.stderr.strip().splitlines()[-1]})")
+    if args.rounds < 1:
+        ap.error(f"--rounds must be at least 1, got {args.rounds}")
+    runs = {}
+    for _ in range(args.rounds):
+        for name in args.only.split(","):
+            cmd = [sys.executable, __file__, "--worker", name] + (["--quick"] if args.quick
+                                                                   else [])
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode:
+                print(f"{name}: skipped ({proc.stderr.strip().splitlines()[-1]})")
+                continue
+            runs.setdefault(name, []).append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    report({name: best_of_rounds(r) for name, r in runs.items()}, args.rounds)
+
+
+def best_of_rounds(rounds):
+    """One framework's results over rounds: the best rate (batch_*), the median scaling
+    ratio (threads_*: a best of noisy ratios would flatter), the shortest time (the rest)."""
+    out = dict(rounds[0])
+    for key, value in out.items():
+        if isinstance(value, str):
             continue
-        results[name] = json.loads(proc.stdout.strip().splitlines()[-1])
-    report(results)
+        values = sorted(r[key] for r in rounds)
+        out[key] = (values[-1] if key.startswith("batch_")
+                    else values[len(values) // 2] if key.startswith("threads_")
+                    else values[0])
+    return out
 
 
-def report(r):
+def report(r, rounds=1):
     import numpy
     import pydl
 
     p = r["pydl"]
     peers = [k for k in r if k != "pydl"]
     print(f"CPU: {cpu_name()}; pydl {pydl.__version__} (inference kernel {p['kernel']}), "
-          f"numpy {numpy.__version__}, Python {platform.python_version()}")
+          f"numpy {numpy.__version__}, Python {platform.python_version()}"
+          + (f"; the best of {rounds} rounds" if rounds > 1 else ""))
     print("\nsingle sample, float32, one thread (us per call; ratio = pydl / peer)")
     head = f"{'':28}{'pydl':>9}" + "".join(f"{k:>14}{'ratio':>7}" for k in peers)
     print(head)
