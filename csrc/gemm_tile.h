@@ -3,8 +3,9 @@
  * instantiated per (instruction set, type) by gemm_avx512.h and gemm_avx2.h.
  *
  * Tiles of 2 VL rows by NR columns of C are held in 2 NR vector registers over a chunk of K;
- * A is read in place (column k: 2 vectors of its contiguous rows), B by broadcasts (no
- * packing, no scratch). Chunks of K and blocks of MC rows keep the A block in L2 and the
+ * A is read in place (column k: 2 vectors of its contiguous rows), B by broadcasts, where
+ * they lie or, for a B read across its rows (dW's dZ^T), from a panel of NR columns packed
+ * on the stack (GT(block)). Chunks of K and blocks of rows keep the A block in L2 and the
  * tile's columns of B in L1 while the tiles pass. Every element is alpha * (one FMA chain
  * over k = 0..K-1 from 0), then the epilogue: between chunks the chain's value waits in C,
  * exactly, and narrow or masked tiles run the same chains, so every tile, edge and split
@@ -162,7 +163,8 @@ GT_ATTR static void GT(block)(int M, int N, int k0, int kc, int resume, T alpha,
      * apart (dZ of 256 units: 1 KB, 4 of L1's 64 sets), re-read from L2 by every tile down
      * the block: packed once per NR columns (the same values: the same bits) into kc x NR
      * contiguous, and K in chunks of KB so that the A block's lines stay near too. dW of
-     * 784-256-128-10 on an AVX2 Zen 3 (bench_products): batch 512 float32 44-49 -> 54-55
+     * 784-256-128-10 on an AVX2 Zen 3 (bench_products, then reading layer 1's input by
+     * index): batch 512 float32 44-49 -> 54-55
      * GFLOP/s, float64 20 -> 26-28; batch 64 float64 27 -> 29. A batch-512 step (2 threads):
      * float32 +15%, float64 +12%; batch 64 within +-3%. */
     const int pack = GT_PACKS_B(sbk, sbj, bcols) && M > ROWV * VL;

@@ -184,9 +184,8 @@ int pydl_forward_##SFX(const pydl_net *net, int n_threads, int m, const T *theta
  * (all 1); with them J = (sum_i sw_i loss_i + regularization) / sum_i sw_i. products: the  \
  * product path to run, as pydl_train's (NULL: the one set when the call starts). */       \
 int pydl_cost_grad_##SFX(const pydl_net *net, const char *products, int n_threads, int m,   \
-                         const T *theta,                                                     \
-                         const T *X, const T *Y, const int32_t *labels, const T *sw,        \
-                         double l2, double l1, double *cost, T *grad, T *work);             \
+                         const T *theta, const T *X, const T *Y, const int32_t *labels,     \
+                         const T *sw, double l2, double l1, double *cost, T *grad, T *work); \
 /* Applies update number t (>= 1; opt->t is not read) to theta (length P) from grad; v, s:  \
  * the optimizer's state, overwritten (NULL when the optimizer does not use it). */         \
 void pydl_update_##SFX(const pydl_optimizer *opt, int64_t t, double lr, ptrdiff_t P,         \
