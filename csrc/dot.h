@@ -22,6 +22,10 @@
  *   DOT_LOAD_PART(p, n)  optional: the first n < DOT_VL values at p, zeros after (a masked
  *               load that reads nothing past them)
  *   DOT_RI, DOT_RJ  the register tile: units by examples (DOT_RI1 units for one example)
+ *   DOT_KC      0, or a multiple of DOT_VL: tiles of several examples take k in chunks of
+ *               DOT_KC values (their lanes kept in memory between chunks: the same chains,
+ *               so the same bits), so that a tile's rows of W and of A stay in L1 where
+ *               (DOT_RI + DOT_RJ) rows of all of K would not
  *   DOT_TARGET  the function attribute that compiles it for the set   DOT_NAME  its name
  * No allocation; the caller splits the work (by rows of C) among threads.
  */
@@ -92,10 +96,13 @@ DOT_CAT(DOT_NAME, reduce)(int count, DOT_V *v, DOT_T *sum)
 }
 
 /* The DOT_RI-unit by `rj`-example tile at units i0.. (units >= n: the last one again, not
- * stored) and examples j0..j0+rj, all of K. */
+ * stored) and examples j0..j0+rj, over k in [k0, k1) (k0 a multiple of DOT_VL): its lanes
+ * start from part[] unless k0 == 0, and go back there unless k1 == K, where they are summed
+ * and stored. */
 DOT_TARGET static inline DOT_INLINE_ATTR void
-DOT_CAT(DOT_NAME, tile)(int ri, int rj, int n, int K, const DOT_T *W, const DOT_T *bias,
-                        const DOT_T *A, ptrdiff_t lda, DOT_T *C, ptrdiff_t ldc, int i0, int j0)
+DOT_CAT(DOT_NAME, tile)(int ri, int rj, int n, int K, int k0, int k1, DOT_V *part,
+                        const DOT_T *W, const DOT_T *bias, const DOT_T *A, ptrdiff_t lda,
+                        DOT_T *C, ptrdiff_t ldc, int i0, int j0)
 {
     DOT_V acc[(DOT_RI1 > DOT_RI ? DOT_RI1 : DOT_RI) * DOT_RJ]; /* element r rj + c */
     const DOT_T *w[DOT_RI1 > DOT_RI ? DOT_RI1 : DOT_RI];
@@ -103,12 +110,12 @@ DOT_CAT(DOT_NAME, tile)(int ri, int rj, int n, int K, const DOT_T *W, const DOT_
     for (int r = 0; r < ri; r++) {
         w[r] = W + (ptrdiff_t)(i0 + r < n ? i0 + r : n - 1) * K;
         for (int c = 0; c < rj; c++)
-            acc[r * rj + c] = DOT_ZERO();
+            acc[r * rj + c] = k0 > 0 ? part[r * rj + c] : DOT_ZERO();
     }
     for (int c = 0; c < rj; c++)
         a[c] = A + (ptrdiff_t)(j0 + c) * lda;
-    int k = 0;
-    for (; k + DOT_VL <= K; k += DOT_VL) {
+    int k = k0;
+    for (; k + DOT_VL <= k1; k += DOT_VL) {
         DOT_V av[DOT_RJ];
         for (int c = 0; c < rj; c++)
             av[c] = DOT_LOAD(a[c] + k);
@@ -117,6 +124,11 @@ DOT_CAT(DOT_NAME, tile)(int ri, int rj, int n, int K, const DOT_T *W, const DOT_
             for (int c = 0; c < rj; c++)
                 acc[r * rj + c] = DOT_FMA(wv, av[c], acc[r * rj + c]);
         }
+    }
+    if (k1 < K) { /* a chunk: the lanes wait in part[] for the next one */
+        for (int e = 0; e < ri * rj; e++)
+            part[e] = acc[e];
+        return;
     }
     if (k < K) { /* the last K % VL values, zero-padded */
         DOT_V av[DOT_RJ];
@@ -159,17 +171,29 @@ DOT_TARGET static void DOT_NAME(int m, int n, int K, const DOT_T *W, const DOT_T
 {
     int j0 = 0;
     /* whole tiles of DOT_RJ examples: units outside, so that the tile's rows of W stay in
-     * L1 while the examples pass */
+     * L1 while the examples pass; with DOT_KC, groups of GROUP tiles take each chunk of k
+     * in turn (their lanes in part[] between chunks) */
     if (m >= DOT_RJ) {
-        const int mj = m - m % DOT_RJ;
+        enum { GROUP = 8 };
+        DOT_V part[GROUP * DOT_RI * DOT_RJ];
+        const int mj = m - m % DOT_RJ, kc = DOT_KC > 0 && K > DOT_KC ? DOT_KC : K;
         for (int i0 = 0; i0 < n; i0 += DOT_RI)
-            for (int j = 0; j < mj; j += DOT_RJ)
-                DOT_CAT(DOT_NAME, tile)(DOT_RI, DOT_RJ, n, K, W, bias, A, lda, C, ldc, i0, j);
+            for (int g = 0; g < mj; g += GROUP * DOT_RJ) {
+                const int g1 = g + GROUP * DOT_RJ < mj ? g + GROUP * DOT_RJ : mj;
+                for (int k0 = 0; k0 < K; k0 += kc) {
+                    const int k1 = K - k0 > kc ? k0 + kc : K;
+                    for (int j = g; j < g1; j += DOT_RJ)
+                        DOT_CAT(DOT_NAME, tile)(DOT_RI, DOT_RJ, n, K, k0, k1,
+                                                part + (j - g) / DOT_RJ * DOT_RI * DOT_RJ, W,
+                                                bias, A, lda, C, ldc, i0, j);
+                }
+            }
         j0 = mj;
     }
-    for (; j0 < m; j0++) /* one example at a time: wider tiles of units */
+    for (; j0 < m; j0++) /* one example at a time: wider tiles of units, all of k at once */
         for (int i0 = 0; i0 < n; i0 += DOT_RI1)
-            DOT_CAT(DOT_NAME, tile)(DOT_RI1, 1, n, K, W, bias, A, lda, C, ldc, i0, j0);
+            DOT_CAT(DOT_NAME, tile)(DOT_RI1, 1, n, K, 0, K, NULL, W, bias, A, lda, C, ldc, i0,
+                                    j0);
 }
 
 /* one instantiation's parameters end here (DOT_TARGET and the tile sizes may serve the next) */
@@ -182,3 +206,4 @@ DOT_TARGET static void DOT_NAME(int m, int n, int K, const DOT_T *W, const DOT_T
 #undef DOT_ZERO
 #undef DOT_FMA
 #undef DOT_NAME
+#undef DOT_KC

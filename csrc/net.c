@@ -606,6 +606,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #else
 #define DOT_FMA dot_fma_v4f
 #endif
+#define DOT_KC 0
 #define DOT_NAME dot_generic_f32
 #include "dot.h"
 #define DOT_T double
@@ -619,6 +620,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #else
 #define DOT_FMA dot_fma_v2d
 #endif
+#define DOT_KC 0
 #define DOT_NAME dot_generic_f64
 #include "dot.h"
 #undef DOT_TARGET
@@ -643,6 +645,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
     _mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
 #define DOT_ZERO _mm256_setzero_ps
 #define DOT_FMA _mm256_fmadd_ps
+#define DOT_KC 0
 #define DOT_NAME dot_avx2_f32
 #include "dot.h"
 #define DOT_T double
@@ -654,6 +657,10 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
     _mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)))
 #define DOT_ZERO _mm256_setzero_pd
 #define DOT_FMA _mm256_fmadd_pd
+/* a tile's 7 rows (4 of W, 3 of A) of 784 float64 values take 44 KB, more than a 32 KB L1:
+ * k in chunks of 392 (bench_predict, 784-256-128-10 on 1024 rows, a Zen 3: 37.6 -> 39.6
+ * GFLOP/s; float32's 7 rows fit, and chunks of 256-512 lost it 1-5%) */
+#define DOT_KC 392
 #define DOT_NAME dot_avx2_f64
 #include "dot.h"
 #undef DOT_TARGET
@@ -674,6 +681,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_LOAD_PART(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p))
 #define DOT_ZERO _mm512_setzero_ps
 #define DOT_FMA _mm512_fmadd_ps
+#define DOT_KC 0
 #define DOT_NAME dot_avx512_f32
 #include "dot.h"
 #define DOT_T double
@@ -684,6 +692,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_LOAD_PART(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1u), (p))
 #define DOT_ZERO _mm512_setzero_pd
 #define DOT_FMA _mm512_fmadd_pd
+#define DOT_KC 0
 #define DOT_NAME dot_avx512_f64
 #include "dot.h"
 #undef DOT_TARGET
@@ -692,33 +701,39 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #undef DOT_RI1
 #endif
 
-/* the inference kernels in use: the widest this CPU runs, chosen at pydl_init (read once per
- * call by the predict path, which writes no global state) */
-static dot_f32_fn dot_f32 = dot_generic_f32;
-static dot_f64_fn dot_f64 = dot_generic_f64;
-static const char *dot_name = "generic";
+/* An inference kernel: its two types, and the examples of its tiles (blocks of rows are
+ * cut to a multiple of them: a block's last rows would otherwise go one at a time, each
+ * reading all of W). The one in use is the widest this CPU runs, chosen at pydl_init and
+ * read once per call by the predict path, which writes no global state. */
+typedef struct {
+    const char *name;
+    dot_f32_fn f32;
+    dot_f64_fn f64;
+    int rows;
+} dot_kernel;
+
+static const dot_kernel dot_generic = {"generic", dot_generic_f32, dot_generic_f64, 2};
+#ifdef PYDL_HAVE_DOT_X86
+static const dot_kernel dot_avx2 = {"avx2", dot_avx2_f32, dot_avx2_f64, 3};
+static const dot_kernel dot_avx512 = {"avx512", dot_avx512_f32, dot_avx512_f64, 4};
+#endif
+static const dot_kernel *dot_now = &dot_generic;
 
 int pydl_set_inference_kernel(const char *kernel)
 {
     if (strcmp(kernel, "generic") == 0) {
-        PYDL_STORE(dot_f32, dot_generic_f32);
-        PYDL_STORE(dot_f64, dot_generic_f64);
-        PYDL_STORE(dot_name, "generic");
+        PYDL_STORE(dot_now, &dot_generic);
         return 1;
     }
 #ifdef PYDL_HAVE_DOT_X86
     __builtin_cpu_init();
     if (strcmp(kernel, "avx2") == 0 && __builtin_cpu_supports("avx2")
         && __builtin_cpu_supports("fma")) {
-        PYDL_STORE(dot_f32, dot_avx2_f32);
-        PYDL_STORE(dot_f64, dot_avx2_f64);
-        PYDL_STORE(dot_name, "avx2");
+        PYDL_STORE(dot_now, &dot_avx2);
         return 1;
     }
     if (strcmp(kernel, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
-        PYDL_STORE(dot_f32, dot_avx512_f32);
-        PYDL_STORE(dot_f64, dot_avx512_f64);
-        PYDL_STORE(dot_name, "avx512");
+        PYDL_STORE(dot_now, &dot_avx512);
         return 1;
     }
 #endif
@@ -727,7 +742,7 @@ int pydl_set_inference_kernel(const char *kernel)
 
 const char *pydl_inference_kernel(void)
 {
-    return PYDL_LOAD(dot_name);
+    return PYDL_LOAD(dot_now)->name;
 }
 
 /* ---- float: the fast element functions of fastmath.h ---- */
@@ -736,7 +751,7 @@ const char *pydl_inference_kernel(void)
 #define PRODUCT_T pydl_kernel_f32
 #define PATH_KERNEL(p) ((p)->f32)
 #define DOT_T_FN dot_f32_fn
-#define DOT_NOW() PYDL_LOAD(dot_f32)
+#define DOT_FN(k) ((k)->f32)
 #define GEMM blas_sgemm
 #define GEMM_READY (blas_sgemm != NULL)
 #define EXP pydl_expf
@@ -751,7 +766,7 @@ const char *pydl_inference_kernel(void)
 #undef PRODUCT_T
 #undef PATH_KERNEL
 #undef DOT_T_FN
-#undef DOT_NOW
+#undef DOT_FN
 #undef GEMM
 #undef GEMM_READY
 #undef EXP
@@ -766,7 +781,7 @@ const char *pydl_inference_kernel(void)
 #define PRODUCT_T pydl_kernel_f64
 #define PATH_KERNEL(p) ((p)->f64)
 #define DOT_T_FN dot_f64_fn
-#define DOT_NOW() PYDL_LOAD(dot_f64)
+#define DOT_FN(k) ((k)->f64)
 #define GEMM blas_dgemm
 #define GEMM_READY (blas_dgemm != NULL)
 #define EXP exp

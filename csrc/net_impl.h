@@ -1091,10 +1091,11 @@ int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, 
  * whoever computes it (see dot.h), so the results do not depend on the number of threads
  * or on which rows share a call. */
 
-/* Rows of a block and the elements of each of its two buffers (0: the block does not fit
- * on the stack: work is needed). The output layer writes `out` directly, unless only labels
+/* Rows of a block (a multiple of `step`, the kernel's examples per tile, where at least
+ * that many fit) and the elements of each of its two buffers (0: the block does not fit on
+ * the stack: work is needed). The output layer writes `out` directly, unless only labels
  * are asked for. */
-static int FN(infer_rows)(const pydl_net *net, int with_out, ptrdiff_t *width)
+static int FN(infer_rows)(const pydl_net *net, int with_out, int step, ptrdiff_t *width)
 {
     int w = with_out ? 0 : net->dims[net->n_layers];
     for (int l = 1; l < net->n_layers; l++)
@@ -1102,14 +1103,15 @@ static int FN(infer_rows)(const pydl_net *net, int with_out, ptrdiff_t *width)
     *width = w;
     if (w == 0)
         return INFER_MAX_ROWS;
-    const ptrdiff_t rows = (ptrdiff_t)(INFER_BLOCK_BYTES / sizeof(T)) / w;
-    return rows > INFER_MAX_ROWS ? INFER_MAX_ROWS : (int)rows;
+    ptrdiff_t rows = (ptrdiff_t)(INFER_BLOCK_BYTES / sizeof(T)) / w;
+    rows = rows > INFER_MAX_ROWS ? INFER_MAX_ROWS : rows;
+    return (int)(rows >= step ? rows / step * step : rows);
 }
 
 ptrdiff_t FN(pydl_predict_work_size)(const pydl_net *net, int n_threads, int with_out)
 {
     ptrdiff_t width;
-    if (FN(infer_rows)(net, with_out, &width) > 0)
+    if (FN(infer_rows)(net, with_out, 1, &width) > 0)
         return 0;
     return 2 * width * (n_threads < 1 ? 1 : n_threads);
 }
@@ -1186,12 +1188,13 @@ static int FN(infer_blocks)(DOT_T_FN dot, const pydl_net *net, const T *theta, c
 
 /* Block rows, buffers on this thread's stack (or its share of work), examples [j0, j1);
  * 0 if X holds a non-finite value there. */
-static int FN(infer_share)(DOT_T_FN dot, const pydl_net *net, const T *theta, const T *X,
-                            ptrdiff_t ldx, T *out, int64_t *labels, T *work, ptrdiff_t j0,
-                            ptrdiff_t j1, int tid)
+static int FN(infer_share)(const dot_kernel *kernel, const pydl_net *net, const T *theta,
+                            const T *X, ptrdiff_t ldx, T *out, int64_t *labels, T *work,
+                            ptrdiff_t j0, ptrdiff_t j1, int tid)
 {
+    const DOT_T_FN dot = DOT_FN(kernel);
     ptrdiff_t width;
-    const int rows = FN(infer_rows)(net, out != NULL, &width);
+    const int rows = FN(infer_rows)(net, out != NULL, kernel->rows, &width);
     /* rows of X rounded up to whole cache lines */
     const ptrdiff_t per_line = INFER_ALIGN / (ptrdiff_t)sizeof(T);
     const ptrdiff_t ldxa = (net->dims[0] + per_line - 1) / per_line * per_line;
@@ -1211,9 +1214,10 @@ static int FN(infer_share)(DOT_T_FN dot, const pydl_net *net, const T *theta, co
 int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
                      ptrdiff_t ldx, T *out, int64_t *labels, T *work)
 {
-    const DOT_T_FN dot = DOT_NOW(); /* once: a switch by another thread waits for the next call */
+    /* once: a switch by another thread waits for the next call */
+    const dot_kernel *kernel = PYDL_LOAD(dot_now);
     ptrdiff_t width;
-    const int rows = FN(infer_rows)(net, out != NULL, &width);
+    const int rows = FN(infer_rows)(net, out != NULL, kernel->rows, &width);
     if (m < 0 || (!out && !labels) || (rows == 0 && !work)
         || (labels && (net->act[net->n_layers - 1] == PYDL_LINEAR
                        || net->act[net->n_layers - 1] == PYDL_EXP)))
@@ -1233,13 +1237,14 @@ int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *theta, 
             ptrdiff_t b0, b1;
             pydl_share(n_blocks, pydl_thread_num(), pydl_num_threads(), &b0, &b1);
             const ptrdiff_t j1 = b1 * block < m ? b1 * block : m;
-            PYDL_FLUSHED(finite = FN(infer_share)(dot, net, theta, X, ldx, out, labels, work,
-                                                  b0 * block, j1, pydl_thread_num()));
+            PYDL_FLUSHED(finite = FN(infer_share)(kernel, net, theta, X, ldx, out, labels,
+                                                  work, b0 * block, j1, pydl_thread_num()));
         }
         return finite ? PYDL_OK : PYDL_ERR_NONFINITE;
     }
 #endif
-    PYDL_FLUSHED(finite = FN(infer_share)(dot, net, theta, X, ldx, out, labels, work, 0, m, 0));
+    PYDL_FLUSHED(finite = FN(infer_share)(kernel, net, theta, X, ldx, out, labels, work, 0, m,
+                                          0));
     return finite ? PYDL_OK : PYDL_ERR_NONFINITE;
 }
 

@@ -77,11 +77,15 @@ def test_wide_network_and_large_batch(kernel, dtype, rng):
     np.testing.assert_array_equal(net.predict(X), P.argmax(axis=1))
 
 
-def test_element_order_is_fixed(kernel, rng):
-    """A row's outputs are the same bits alone, in any batch, and with any thread count."""
-    net = pydl.Network([97, 150, 33, 4], output_activation="softmax", seed=3)
-    X = rng.standard_normal((211, 97)).astype(np.float32)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n_x", [97, 797])
+def test_element_order_is_fixed(kernel, dtype, n_x, rng):
+    """A row's outputs are the same bits alone, in any batch, and with any thread count
+    (797 inputs: float64 tiles of several rows take k in chunks, one row takes all of k)."""
+    net = pydl.Network([n_x, 150, 33, 4], output_activation="softmax", dtype=dtype, seed=3)
+    X = rng.standard_normal((211, n_x)).astype(dtype)
     whole = net.forward(X, n_threads=1)
+    assert_close(whole, _oracle(net, X), dtype)
     alone = np.vstack([net.forward(X[i:i + 1]) for i in range(0, 211, 7)])
     np.testing.assert_array_equal(alone, whole[::7])
     np.testing.assert_array_equal(net.forward(X[5:150]), whole[5:150])
