@@ -623,6 +623,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_KC 0
 #define DOT_NAME dot_generic_f64
 #include "dot.h"
+enum { DOT_ROWS_GENERIC = DOT_RJ }; /* examples per tile */
 #undef DOT_TARGET
 #undef DOT_RI
 #undef DOT_RJ
@@ -663,6 +664,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_KC 392
 #define DOT_NAME dot_avx2_f64
 #include "dot.h"
+enum { DOT_ROWS_AVX2 = DOT_RJ }; /* examples per tile */
 #undef DOT_TARGET
 #undef DOT_RI
 #undef DOT_RJ
@@ -695,6 +697,7 @@ static const dot_v2d dot_zero_v2d = {{0, 0}};
 #define DOT_KC 0
 #define DOT_NAME dot_avx512_f64
 #include "dot.h"
+enum { DOT_ROWS_AVX512 = DOT_RJ }; /* examples per tile */
 #undef DOT_TARGET
 #undef DOT_RI
 #undef DOT_RJ
@@ -712,10 +715,12 @@ typedef struct {
     int rows;
 } dot_kernel;
 
-static const dot_kernel dot_generic = {"generic", dot_generic_f32, dot_generic_f64, 2};
+static const dot_kernel dot_generic = {"generic", dot_generic_f32, dot_generic_f64,
+                                      DOT_ROWS_GENERIC};
 #ifdef PYDL_HAVE_DOT_X86
-static const dot_kernel dot_avx2 = {"avx2", dot_avx2_f32, dot_avx2_f64, 3};
-static const dot_kernel dot_avx512 = {"avx512", dot_avx512_f32, dot_avx512_f64, 4};
+static const dot_kernel dot_avx2 = {"avx2", dot_avx2_f32, dot_avx2_f64, DOT_ROWS_AVX2};
+static const dot_kernel dot_avx512 = {"avx512", dot_avx512_f32, dot_avx512_f64,
+                                     DOT_ROWS_AVX512};
 #endif
 static const dot_kernel *dot_now = &dot_generic;
 
