@@ -175,7 +175,7 @@ DOT_TARGET static void DOT_NAME(int m, int n, int K, const DOT_T *W, const DOT_T
      * in turn (their lanes in part[] between chunks) */
     if (m >= DOT_RJ) {
         enum { GROUP = 8 };
-        DOT_V part[DOT_KC > 0 ? GROUP * DOT_RI * DOT_RJ : 1];
+        DOT_V part[GROUP * DOT_RI * DOT_RJ];
         const int mj = m - m % DOT_RJ, kc = DOT_KC > 0 && K > DOT_KC ? DOT_KC : K;
         for (int i0 = 0; i0 < n; i0 += DOT_RI)
             for (int g = 0; g < mj; g += GROUP * DOT_RJ) {
