@@ -660,7 +660,7 @@ enum { DOT_ROWS_GENERIC = DOT_RJ }; /* examples per tile */
 #define DOT_FMA _mm256_fmadd_pd
 /* a tile's 7 rows (4 of W, 3 of A) of 784 float64 values take 44 KB, more than a 32 KB L1:
  * k in chunks of 392 (bench_predict, 784-256-128-10 on 1024 rows, a Zen 3: 37.6 -> 39.6
- * GFLOP/s; float32's 7 rows fit, and chunks of 256-512 lost it 1-5%) */
+ * GFLOP/s; float32's 7 rows fit, and chunks of 256-512 lost it 5-8%) */
 #define DOT_KC 392
 #define DOT_NAME dot_avx2_f64
 #include "dot.h"
