@@ -95,6 +95,9 @@ DOT_CAT(DOT_NAME, reduce)(int count, DOT_V *v, DOT_T *sum)
     }
 }
 
+/* chunks of k start at multiples of DOT_VL, so that each lane keeps its k % DOT_VL */
+typedef char DOT_CAT(DOT_NAME, kc_is_whole_lanes)[DOT_KC % DOT_VL == 0 ? 1 : -1];
+
 /* The DOT_RI-unit by `rj`-example tile at units i0.. (units >= n: the last one again, not
  * stored) and examples j0..j0+rj, over k in [k0, k1) (k0 a multiple of DOT_VL): its lanes
  * start from part[] unless k0 == 0, and go back there unless k1 == K, where they are summed
