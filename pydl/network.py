@@ -136,6 +136,8 @@ class Network:
     def _setup(self, dims, activations, leaky_slope, keep_probs, dtype, init, n_threads):
         """The architecture checked, zero parameters, no training state yet."""
         self._arch = _core.Architecture(dims, activations, leaky_slope, keep_probs)
+        # read on every predict: a plain attribute is ~100 ns cheaper than the property
+        self._values_out = self._arch.activations[-1] in ("linear", "exp")
         try:  # None would mean float64 to NumPy: not a choice here
             dtype_ok = dtype is not None and np.dtype(dtype) in DTYPES
         except TypeError:
@@ -374,7 +376,10 @@ class Network:
         """The door's predict, with X converted unless it can be read as it is."""
         if self._normalizer is not None or not _core.reads_in_place(self._arch, self._theta, X):
             X = self._input(X)  # converted (normalized), once
-        return _core.predict(self._arch, self._theta, X, out, kind, self._threads(n_threads))
+        nt = self.n_threads if n_threads is None else n_threads
+        if type(nt) is not int or nt != 1:  # 1 needs no resolving: 0.2 us of a 1.4 us call
+            nt = resolve_n_threads(nt)
+        return _core.predict(self._arch, self._theta, X, out, kind, nt)
 
     def _forward_array(self, X, n_threads=None):
         """forward for an X already converted to the network's dtype."""
@@ -385,7 +390,7 @@ class Network:
         """Output probabilities A[L], shape (n_samples, n_L): P(y_k = 1 | x) for sigmoid
         outputs, the class distribution for softmax. `n_threads` and `out` as in
         `forward`."""
-        if self.output_activation in ("linear", "exp"):
+        if self._values_out:
             raise ValueError("predict_proba needs a sigmoid or softmax output; this network's "
                              f"output is {self.output_activation} (use predict)")
         return self._predict(X, _core.PREDICT_OUTPUTS, n_threads, out)
@@ -395,7 +400,7 @@ class Network:
         output, the values. Shape (n_samples,) for one output or softmax, else
         (n_samples, n_L); labels are int64. `n_threads` and `out` (of that shape and
         dtype) as in `forward`: labels are decided in C, with no array but the answer."""
-        if self.output_activation not in ("linear", "exp"):  # (exp: Poisson regression)
+        if not self._values_out:  # (exp: Poisson regression)
             return self._predict(X, _core.PREDICT_LABELS, n_threads, out)
         if self.layer_dims[-1] > 1:
             return self._predict(X, _core.PREDICT_OUTPUTS, n_threads, out)

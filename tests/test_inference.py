@@ -155,6 +155,27 @@ def test_parallel_path_runs_and_agrees(rng):
     np.testing.assert_array_equal(net.forward(X, n_threads=2), net.forward(X, n_threads=1))
 
 
+def test_n_threads_of_predict_resolved_or_refused_on_every_path(rng):
+    """n_threads=1 skips resolving (the fast path of a small call); every other value is
+    resolved or refused as before, whether passed or the network's own."""
+    net = pydl.Network([5, 4, 3], output_activation="softmax", seed=0)
+    X = rng.standard_normal((7, 5)).astype(np.float32)
+    expected = net.predict_proba(X, n_threads=1)
+    for n_threads in (np.int64(1), 2, -1, None):
+        np.testing.assert_array_equal(net.predict_proba(X, n_threads=n_threads), expected)
+    for bad in (True, 1.0, 0, "1"):
+        for call in (net.forward, net.predict_proba, net.predict):
+            with pytest.raises(ValueError, match="n_threads"):
+                call(X, n_threads=bad)
+    net.n_threads = 1
+    np.testing.assert_array_equal(net.predict(X), expected.argmax(axis=1))
+    net.n_threads = True  # set behind the constructor's check: refused at the call
+    with pytest.raises(ValueError, match="n_threads"):
+        net.predict_proba(X)
+    with pytest.raises(ValueError, match="predict_proba needs a sigmoid or softmax"):
+        pydl.Network([5, 4, 1], output_activation="linear").predict_proba(X)
+
+
 def test_strided_rows_and_converted_inputs(rng):
     net = pydl.Network([6, 5, 2], output_activation="softmax", seed=0)
     big = rng.standard_normal((10, 9)).astype(np.float32)
