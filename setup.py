@@ -73,8 +73,8 @@ class BuildExt(build_ext):
         # pydl never reads errno or the FP exception flags; without them element loops with
         # sqrt or a conditional (clamps, leaky relu) vectorize. -fno-wrapv undoes the
         # interpreter's -fwrapv (its CFLAGS come first): pydl's C has no signed overflow
-        # (UBSan runs in .ci/run), and with wrapping ints the single-example predict kernel
-        # ran ~7% slower (float32, 784-256-128-10: bench_predict built both ways)
+        # (UBSan checks it in .ci/run, which it cannot under -fwrapv), and with wrapping
+        # ints the single-example predict kernel ran 5-8% slower (bench_predict, both ways)
         base = ["/O2"] if is_msvc else ["-O3", "-fno-math-errno", "-fno-trapping-math",
                                          "-fno-wrapv", "-fvisibility=hidden"]
         cflags, lflags = [], []
