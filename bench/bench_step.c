@@ -2,7 +2,8 @@
  * bench_step.c -- the C core alone, no Python: one mini-batch step of pydl_train_f32 on a
  * 784-256-128-10 ReLU/softmax network with Adam, on every product path this CPU runs
  * (products.h: avx512, avx2, blas, generic), against the same step's matrix products issued
- * as plain sgemm calls (what a hand-written C trainer would spend on GEMM alone).
+ * as plain sgemm calls (what a hand-written C trainer would spend on GEMM alone); then
+ * Adam's update of the same parameters alone, float32 and float64 (a floor under any step).
  *
  *   pip install scipy-openblas32 && make -C bench step && ./bench/bench_step [threads]
  *
@@ -106,5 +107,28 @@ int main(int argc, char **argv)
         printf("\n");
         free(work); free(A); free(B); free(C);
     }
+    /* the update alone: a floor under every step at any batch size (it reads theta, the
+     * gradient and both moments and writes three of them, after every gradient is known
+     * finite, so it overlaps no product) */
+    double *theta64 = calloc(P, sizeof *theta64), *g64 = calloc(P, sizeof *g64),
+           *v64 = calloc(P, sizeof *v64), *s64 = calloc(P, sizeof *s64);
+    float *g = calloc(P, sizeof *g);
+    double best32 = 1e30, best64 = 1e30;
+    for (int r = 0; r < 7; r++) {
+        pydl_optimizer opt = {PYDL_OPT_ADAM, 0.9, 0.999, 1e-8, 0};
+        const int reps = 50;
+        double t0 = now();
+        for (int i = 0; i < reps; i++)
+            pydl_update_f32(&opt, i + 1, 1e-3, P, theta, g, v, s, threads);
+        const double t32 = (now() - t0) / reps * 1e6;
+        t0 = now();
+        for (int i = 0; i < reps; i++)
+            pydl_update_f64(&opt, i + 1, 1e-3, P, theta64, g64, v64, s64, threads);
+        const double t64 = (now() - t0) / reps * 1e6;
+        best32 = t32 < best32 ? t32 : best32;
+        best64 = t64 < best64 ? t64 : best64;
+    }
+    printf("Adam's update alone (pydl_update_*, %td parameters, %d thread(s)): float32 %.1f us, "
+           "float64 %.1f us\n", P, threads, best32, best64);
     return 0;
 }
