@@ -662,6 +662,10 @@ enum { DOT_ROWS_GENERIC = DOT_RJ }; /* examples per tile */
  * k in chunks of 392 (bench_predict, 784-256-128-10 on 1024 rows, a Zen 3: 37.6 -> 39.6
  * GFLOP/s; float32's 7 rows fit, and chunks of 256-512 lost it 5-8%) */
 #define DOT_KC 392
+/* one example: tiles of 4 units (8 for float32; bench_predict, fast spells of a Zen 3:
+ * 26.8-27.4 us against 28.6-29.5 with 8; float32 gained nothing from 4) */
+#undef DOT_RI1
+#define DOT_RI1 4
 #define DOT_NAME dot_avx2_f64
 #include "dot.h"
 enum { DOT_ROWS_AVX2 = DOT_RJ }; /* examples per tile */
