@@ -17,9 +17,9 @@
  * the step gathers once (net.c's PATHS), whose cost is in the avx2 and "blas+" forward l1.
  * Columns: the kernels; "blas" = OpenBLAS's ?gemm alone, on operands already contiguous;
  * "blas+" = what the BLAS path costs the step: the gather and the epilogue as a pass over
- * the block just written. Each figure: the best
- * of 5 timings of >= 4 ms (the machine may be shared). The last rows: each path's total
- * time for one step's products.
+ * the block just written. Each figure: the best of 5 timings of >= 4 ms (the machine may be
+ * shared). First, on AVX2 CPUs, one core's FMA peak (a register-only loop): the ceiling the
+ * rates are read against. The last rows: each path's total time for one step's products.
  */
 #include <math.h>
 #include <stdio.h>
@@ -204,6 +204,38 @@ static int add_net(shape *out, const char *net, const int *dims, int L, int mb, 
     return n;
 }
 
+#ifdef PYDL_HAVE_GEMM_AVX2
+/* One core's float32 FMA peak with AVX2 (GFLOP/s, the best of 5): 12 independent chains of
+ * vfmadd in registers, no memory traffic -- the ceiling every kernel's rate is read
+ * against (float64: half). */
+__attribute__((target("avx2,fma"))) static double fma_peak_avx2(void)
+{
+    enum { CHAINS = 12, ITERS = 1 << 22 };
+    double best = 0;
+    for (int r = 0; r < 5; r++) {
+        __m256 acc[CHAINS];
+        const __m256 a = _mm256_set1_ps(0.999999f), b = _mm256_set1_ps(1e-7f);
+        for (int c = 0; c < CHAINS; c++)
+            acc[c] = _mm256_set1_ps((float)c);
+        const double t0 = now();
+        for (int i = 0; i < ITERS; i++)
+            for (int c = 0; c < CHAINS; c++)
+                acc[c] = _mm256_fmadd_ps(acc[c], a, b);
+        const double dt = now() - t0;
+        float sink[8], sum = 0;
+        for (int c = 0; c < CHAINS; c++) {
+            _mm256_storeu_ps(sink, acc[c]);
+            sum += sink[0];
+        }
+        if (sum == 12345.f) /* never: keeps the chains from being optimized away */
+            printf(" ");
+        const double rate = 2.0 * 8 * CHAINS * (double)ITERS / dt * 1e-9;
+        best = rate > best ? rate : best;
+    }
+    return best;
+}
+#endif
+
 int main(int argc, char **argv)
 {
     /* optional: the type (f32, f64) and a part of the network's name, to run fewer */
@@ -239,6 +271,13 @@ int main(int argc, char **argv)
            "avx512 %s, avx2 %s here\n",
            scipy_openblas_get_corename(), avx512 ? "runs" : "does not run",
            avx2 ? "runs" : "does not run");
+#ifdef PYDL_HAVE_GEMM_AVX2
+    if (avx2) {
+        const double peak = fma_peak_avx2();
+        printf("one core's AVX2 FMA peak (registers only): %.1f GFLOP/s float32, %.1f float64\n",
+               peak, peak / 2);
+    }
+#endif
 
     /* operands big enough for every shape: X (60000 examples x 784), the rest 784 x 512 */
     const size_t big_n = 784 * 512;
