@@ -89,7 +89,7 @@ def run_pydl(quick):
             res["single"] = best(lambda: mnist.predict_proba(x, n_threads=1), 2000, 7)
             res["planar"] = best(lambda: planar.predict_proba(xp, n_threads=1), 20000, 7)
             out = np.empty((1, 1), np.float32)
-            res["fixed_core"] = best(lambda: _core.predict(planar._arch, planar.theta, xp, out,
+            res["fixed_core"] = best(lambda: _core.predict(planar._arch, planar._pack, xp, out,
                                                            0, 1), 20000, 7)
             res["planar_out"] = best(lambda: planar.predict_proba(xp, n_threads=1, out=out),
                                      20000, 7)

@@ -9,8 +9,8 @@
  *     scaling, without Python's GIL), and the round trip of a condition variable between
  *     two threads (two wake-ups of a sleeping thread: what a thread waiting for the GIL
  *     pays when another hands it over).
- * theta and X start on 64-byte lines, as pydl allocates theta (X as numpy gives it: +16
- * bytes, so the path copies each block's rows onto lines).
+ * The pack (pydl_pack: each layer's W^T in 64-byte panels, what predict reads) starts on a
+ * 64-byte line, as pydl allocates it; X 16 bytes past one, as numpy gives it.
  *
  *   make -C bench bench_predict && ./bench/bench_predict
  *
@@ -33,7 +33,7 @@ static double now(void)
 
 /* seconds per call of pydl_predict on m rows (T's instance), the best of 7 */
 #define TIMED(T, SFX)                                                                     \
-    static double timed_##SFX(const pydl_net *net, int m, const T *theta, const T *X,     \
+    static double timed_##SFX(const pydl_net *net, int m, const T *pack, const T *X,      \
                               T *out)                                                       \
     {                                                                                       \
         double best = 1e30;                                                                 \
@@ -41,7 +41,7 @@ static double now(void)
         for (int r = 0; r < 8; r++) {                                                       \
             const double t = now();                                                         \
             for (int c = 0; c < calls; c++)                                                 \
-                pydl_predict_##SFX(net, 1, m, theta, X, net->dims[0], out, NULL, NULL);     \
+                pydl_predict_##SFX(net, 1, m, pack, X, net->dims[0], out, NULL, NULL);      \
             const double dt = (now() - t) / calls;                                          \
             if (r > 0 && dt < best)                                                         \
                 best = dt;                                                                  \
@@ -58,7 +58,7 @@ TIMED(double, f64)
 #define LOOP_CALLS 20000
 typedef struct {
     const pydl_net *net;
-    const float *theta, *x;
+    const float *pack, *x;
 } loop_args;
 
 static void *predict_loop(void *p)
@@ -66,7 +66,7 @@ static void *predict_loop(void *p)
     const loop_args *a = p;
     float out[16];
     for (int i = 0; i < LOOP_CALLS; i++)
-        pydl_predict_f32(a->net, 1, 1, a->theta, a->x, a->net->dims[0], out, NULL, NULL);
+        pydl_predict_f32(a->net, 1, 1, a->pack, a->x, a->net->dims[0], out, NULL, NULL);
     return NULL;
 }
 
@@ -131,29 +131,33 @@ int main(void)
     double macs = 0;
     for (int l = 1; l <= 3; l++)
         macs += (double)dims[l] * dims[l - 1];
-    /* theta on a line, X 16 bytes past one (C11's aligned_alloc wants whole lines) */
+    /* the pack on a line, X 16 bytes past one (C11's aligned_alloc wants whole lines) */
 #define LINES(bytes) (((size_t)(bytes) + 64 + 63) / 64 * 64)
-    float *t32 = aligned_alloc(64, LINES(P * sizeof(float)));
-    double *t64 = aligned_alloc(64, LINES(P * sizeof(double)));
+    float *theta32 = malloc(P * sizeof(float));
+    double *theta64 = malloc(P * sizeof(double));
+    float *t32 = aligned_alloc(64, LINES(pydl_pack_size_f32(&net) * sizeof(float)));
+    double *t64 = aligned_alloc(64, LINES(pydl_pack_size_f64(&net) * sizeof(double)));
     char *x32 = aligned_alloc(64, LINES((size_t)m * dims[0] * sizeof(float)));
     char *x64 = aligned_alloc(64, LINES((size_t)m * dims[0] * sizeof(double)));
     float *o32 = malloc((size_t)m * 10 * sizeof(float));
     double *o64 = malloc((size_t)m * 10 * sizeof(double));
-    if (!t32 || !t64 || !x32 || !x64 || !o32 || !o64)
+    if (!theta32 || !theta64 || !t32 || !t64 || !x32 || !x64 || !o32 || !o64)
         return 1;
     float *X32 = (float *)(x32 + 16);
     double *X64 = (double *)(x64 + 16);
     unsigned st = 1;
     for (ptrdiff_t i = 0; i < P; i++) {
         st = st * 1664525u + 1013904223u;
-        t64[i] = t32[i] = ((float)(st >> 8) / 16777216.0f - 0.5f) * 0.1f;
+        theta64[i] = theta32[i] = ((float)(st >> 8) / 16777216.0f - 0.5f) * 0.1f;
     }
+    pydl_pack_f32(&net, theta32, t32);
+    pydl_pack_f64(&net, theta64, t64);
     for (ptrdiff_t i = 0; i < (ptrdiff_t)m * dims[0]; i++) {
         st = st * 1664525u + 1013904223u;
         X64[i] = X32[i] = (float)(st >> 8) / 16777216.0f;
     }
     static const char *kernels[] = {"avx512", "avx2", "generic"};
-    printf("pydl C core: predict on 784-256-128-10, one thread, theta on 64-byte lines\n"
+    printf("pydl C core: predict on 784-256-128-10, one thread, the pack on 64-byte lines\n"
            "%-8s %-8s %14s %12s %18s %10s\n", "kernel", "type", "1 example, us",
            "weights GB/s", "1024 rows, k/s", "GFLOP/s");
     for (int k = 0; k < 3; k++) {

@@ -79,6 +79,38 @@ enum { GEN_MR = 16, GEN_NR = 4 };
         }                                                                                   \
     }
 
+/* gemm_tile.h's one_example (see there) in plain C: the same chains, the same bits; 4
+ * panels in flight. */
+#define PYDL_ONE_GENERIC(NAME, T, FMA)                                                      \
+    PYDL_NO_CONTRACT static void NAME(int n, int K, const T *P, const T *bias, const T *x,  \
+                                      T *out, int rectify, T slope)                         \
+    {                                                                                       \
+        enum { PW = PYDL_PANEL_BYTES / (int)sizeof(T), G = 4 };                             \
+        const int np = (n + PW - 1) / PW;                                                   \
+        for (int p0 = 0; p0 < np; p0 += G) {                                                \
+            const int g1 = np - p0 < G ? np - p0 : G;                                       \
+            T acc[G][PW] = {{0}};                                                           \
+            for (int k = 0; k < K; k++)                                                     \
+                for (int g = 0; g < g1; g++) {                                              \
+                    const T *w = P + ((ptrdiff_t)(p0 + g) * K + k) * PW;                    \
+                    for (int r = 0; r < PW; r++)                                            \
+                        acc[g][r] = FMA(w[r], x[k], acc[g][r]);                             \
+                }                                                                           \
+            for (int g = 0; g < g1; g++)                                                    \
+                for (int r = 0; r < PW && (p0 + g) * PW + r < n; r++) {                     \
+                    const int u = (p0 + g) * PW + r;                                        \
+                    T v = acc[g][r] + bias[u];                                              \
+                    if (rectify != PYDL_RECTIFY_NONE)                                       \
+                        v = v > 0 ? v : rectify == PYDL_RECTIFY_RELU ? (T)0 : slope * v;    \
+                    out[u] = v;                                                             \
+                }                                                                           \
+        }                                                                                   \
+    }
+
+PYDL_ONE_GENERIC(pydl_generic_f32_one_example, float, fmaf)
+PYDL_ONE_GENERIC(pydl_generic_f64_one_example, double, fma)
+#undef PYDL_ONE_GENERIC
+
 PYDL_GEMM_GENERIC(pydl_gemm_generic_f32, float, fmaf)
 PYDL_GEMM_GENERIC(pydl_gemm_generic_f64, double, fma)
 #undef PYDL_GEMM_GENERIC

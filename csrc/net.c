@@ -491,13 +491,11 @@ static int short_run_columns(int n)
 }
 
 /* Inference (net_impl.h): blocks of at most INFER_MAX_ROWS examples, whose hidden
- * activations fit in two buffers of INFER_BLOCK_BYTES on the calling thread's stack (and
- * their rows of X, copied onto cache lines of INFER_ALIGN bytes when they are not, in
- * INFER_X_BYTES); one thread below INFER_PARALLEL_MIN_MACS multiply-adds a call (a parallel
+ * activations fit in two buffers of INFER_BLOCK_BYTES on the calling thread's stack (on
+ * lines of INFER_ALIGN bytes); one thread below INFER_PARALLEL_MIN_MACS multiply-adds a call (a parallel
  * region costs microseconds, and more while another process keeps a core busy). */
-#define INFER_MAX_ROWS 24
-#define INFER_BLOCK_BYTES 32768
-#define INFER_X_BYTES 131072
+#define INFER_MAX_ROWS 72
+#define INFER_BLOCK_BYTES 98304
 #define INFER_ALIGN 64
 #define INFER_PARALLEL_MIN_MACS 4e6
 
@@ -553,196 +551,54 @@ static int dp_local_batch(const pydl_data_parallel *dp, int m, int32_t *perm, in
     return mb;
 }
 
-/* ---- inference: the dot-form kernel (dot.h) for each type and instruction set ---- */
-
-typedef void (*dot_f32_fn)(int m, int n, int K, const float *W, const float *bias,
-                           const float *A, ptrdiff_t lda, float *C, ptrdiff_t ldc);
-typedef void (*dot_f64_fn)(int m, int n, int K, const double *W, const double *bias,
-                           const double *A, ptrdiff_t lda, double *C, ptrdiff_t ldc);
-
-#define DOT_CAT_(a, b) a##_##b
-#define DOT_CAT(a, b) DOT_CAT_(a, b)
-
-/* generic: 16-byte vectors (SSE2 on x86-64, NEON on arm64) through GCC/clang vector
- * extensions, or lanes of plain C elsewhere; a * b + c as written (fused where the compiler
- * contracts it: the same in every tile, so the order stays fixed) */
-#if defined(__GNUC__) || defined(__clang__)
-#define DOT_INLINE_ATTR __attribute__((always_inline))
-typedef float dot_v4f __attribute__((vector_size(16)));
-typedef double dot_v2d __attribute__((vector_size(16)));
-static inline dot_v4f dot_load_v4f(const float *p) { dot_v4f v; memcpy(&v, p, 16); return v; }
-static inline dot_v2d dot_load_v2d(const double *p) { dot_v2d v; memcpy(&v, p, 16); return v; }
-#define DOT_GENERIC_ZERO_F ((dot_v4f){0, 0, 0, 0})
-#define DOT_GENERIC_ZERO_D ((dot_v2d){0, 0})
-#define DOT_GENERIC_FMA(a, b, c) ((c) + (a) * (b))
-#else
-#define DOT_INLINE_ATTR
-typedef struct { float v[4]; } dot_v4f;
-typedef struct { double v[2]; } dot_v2d;
-static inline dot_v4f dot_load_v4f(const float *p) { dot_v4f v; memcpy(&v, p, 16); return v; }
-static inline dot_v2d dot_load_v2d(const double *p) { dot_v2d v; memcpy(&v, p, 16); return v; }
-static inline dot_v4f dot_fma_v4f(dot_v4f a, dot_v4f b, dot_v4f c)
-{ for (int q = 0; q < 4; q++) c.v[q] += a.v[q] * b.v[q]; return c; }
-static inline dot_v2d dot_fma_v2d(dot_v2d a, dot_v2d b, dot_v2d c)
-{ for (int q = 0; q < 2; q++) c.v[q] += a.v[q] * b.v[q]; return c; }
-static const dot_v4f dot_zero_v4f = {{0, 0, 0, 0}};
-static const dot_v2d dot_zero_v2d = {{0, 0}};
-#define DOT_GENERIC_ZERO_F dot_zero_v4f
-#define DOT_GENERIC_ZERO_D dot_zero_v2d
-#endif
-
-#define DOT_TARGET
-#define DOT_RI 4
-#define DOT_RJ 2
-#define DOT_RI1 8
-#define DOT_T float
-#define DOT_MASK_T int32_t
-#define DOT_V dot_v4f
-#define DOT_VL 4
-#define DOT_LOAD dot_load_v4f
-#define DOT_ZERO() DOT_GENERIC_ZERO_F
-#if defined(__GNUC__) || defined(__clang__)
-#define DOT_FMA DOT_GENERIC_FMA
-#else
-#define DOT_FMA dot_fma_v4f
-#endif
-#define DOT_KC 0
-#define DOT_NAME dot_generic_f32
-#include "dot.h"
-#define DOT_T double
-#define DOT_MASK_T int64_t
-#define DOT_V dot_v2d
-#define DOT_VL 2
-#define DOT_LOAD dot_load_v2d
-#define DOT_ZERO() DOT_GENERIC_ZERO_D
-#if defined(__GNUC__) || defined(__clang__)
-#define DOT_FMA DOT_GENERIC_FMA
-#else
-#define DOT_FMA dot_fma_v2d
-#endif
-#define DOT_KC 0
-#define DOT_NAME dot_generic_f64
-#include "dot.h"
-enum { DOT_ROWS_GENERIC = DOT_RJ }; /* examples per tile */
-#undef DOT_TARGET
-#undef DOT_RI
-#undef DOT_RJ
-#undef DOT_RI1
-
-#ifdef PYDL_HAVE_GEMM_AVX2 /* x86-64 with GCC or clang: AVX2 + FMA and AVX-512 versions */
-#define PYDL_HAVE_DOT_X86 1
-/* AVX2: 16 ymm registers hold a 4 x 3 tile, its 3 rows of A and a row of W (4 x 2: 20-25%
- * fewer GFLOP/s on the 1024 x 256 x 784 product, measured on an AVX-512 Xeon held to AVX2) */
-#define DOT_TARGET __attribute__((target("avx2,fma")))
-#define DOT_RI 4
-#define DOT_RJ 3
-#define DOT_RI1 8
-#define DOT_T float
-#define DOT_MASK_T int32_t
-#define DOT_V __m256
-#define DOT_VL 8
-#define DOT_LOAD _mm256_loadu_ps
-#define DOT_LOAD_PART(p, n) _mm256_maskload_ps((p), _mm256_cmpgt_epi32( \
-    _mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)))
-#define DOT_ZERO _mm256_setzero_ps
-#define DOT_FMA _mm256_fmadd_ps
-#define DOT_KC 0
-#define DOT_NAME dot_avx2_f32
-#include "dot.h"
-#define DOT_T double
-#define DOT_MASK_T int64_t
-#define DOT_V __m256d
-#define DOT_VL 4
-#define DOT_LOAD _mm256_loadu_pd
-#define DOT_LOAD_PART(p, n) _mm256_maskload_pd((p), _mm256_cmpgt_epi64( \
-    _mm256_set1_epi64x(n), _mm256_setr_epi64x(0, 1, 2, 3)))
-#define DOT_ZERO _mm256_setzero_pd
-#define DOT_FMA _mm256_fmadd_pd
-/* a tile's 7 rows (4 of W, 3 of A) of 784 float64 values take 44 KB, more than a 32 KB L1:
- * k in chunks of 392 (bench_predict, 784-256-128-10 on 1024 rows, a Zen 3: 37.6 -> 39.6
- * GFLOP/s; float32's 7 rows fit, and chunks of 256-512 lost it 5-8%) */
-#define DOT_KC 392
-/* one example: tiles of 4 units (8 for float32; bench_predict, fast spells of a Zen 3:
- * 26.8-27.4 us against 28.6-29.5 with 8; float32 gained nothing from 4) */
-#undef DOT_RI1
-#define DOT_RI1 4
-#define DOT_NAME dot_avx2_f64
-#include "dot.h"
-enum { DOT_ROWS_AVX2 = DOT_RJ }; /* examples per tile */
-#undef DOT_TARGET
-#undef DOT_RI
-#undef DOT_RJ
-#undef DOT_RI1
-/* AVX-512: 32 zmm registers hold a 6 x 4 tile: the fastest of those tried on a 784-input
- * block product on an Intel Xeon (4 x 4 ran ~5% slower, 5 x 4 ~10%, 8 x 3 and 4 x 6 ~30%) */
-#define DOT_TARGET __attribute__((target("avx512f")))
-#define DOT_RI 6
-#define DOT_RJ 4
-#define DOT_RI1 8
-#define DOT_T float
-#define DOT_MASK_T int32_t
-#define DOT_V __m512
-#define DOT_VL 16
-#define DOT_LOAD _mm512_loadu_ps
-#define DOT_LOAD_PART(p, n) _mm512_maskz_loadu_ps((__mmask16)((1u << (n)) - 1u), (p))
-#define DOT_ZERO _mm512_setzero_ps
-#define DOT_FMA _mm512_fmadd_ps
-#define DOT_KC 0
-#define DOT_NAME dot_avx512_f32
-#include "dot.h"
-#define DOT_T double
-#define DOT_MASK_T int64_t
-#define DOT_V __m512d
-#define DOT_VL 8
-#define DOT_LOAD _mm512_loadu_pd
-#define DOT_LOAD_PART(p, n) _mm512_maskz_loadu_pd((__mmask8)((1u << (n)) - 1u), (p))
-#define DOT_ZERO _mm512_setzero_pd
-#define DOT_FMA _mm512_fmadd_pd
-#define DOT_KC 0
-#define DOT_NAME dot_avx512_f64
-#include "dot.h"
-enum { DOT_ROWS_AVX512 = DOT_RJ }; /* examples per tile */
-#undef DOT_TARGET
-#undef DOT_RI
-#undef DOT_RJ
-#undef DOT_RI1
-#endif
-
-/* An inference kernel: its two types, and the examples of its tiles (blocks of rows are
- * cut to a multiple of them: a block's last rows would otherwise go one at a time, each
- * reading all of W). The one in use is the widest this CPU runs, chosen at pydl_init and
- * read once per call by the predict path, which writes no global state. */
+/* ---- inference: the product kernels over the layers' panels (products.h) ----
+ * An inference kernel: the product kernel (products.h) that takes a block's rows through
+ * each panel, and the one-example kernel (gemm_tile.h's one_example) for single rows, per
+ * type; rows: its tile's columns (blocks of rows are cut to a multiple of them). Every one
+ * computes each output as the same FMA chain, so all give the same bits. The one in use is
+ * the widest this CPU runs, chosen at pydl_init and read once per call by the predict
+ * path, which writes no global state. */
+typedef void (*one_f32_fn)(int n, int K, const float *P, const float *bias, const float *x,
+                           float *out, int rectify, float slope);
+typedef void (*one_f64_fn)(int n, int K, const double *P, const double *bias,
+                           const double *x, double *out, int rectify, double slope);
 typedef struct {
     const char *name;
-    dot_f32_fn f32;
-    dot_f64_fn f64;
+    pydl_kernel_f32 gemm_f32;
+    pydl_kernel_f64 gemm_f64;
+    one_f32_fn one_f32;
+    one_f64_fn one_f64;
     int rows;
-} dot_kernel;
+} infer_kernel;
 
-static const dot_kernel dot_generic = {"generic", dot_generic_f32, dot_generic_f64,
-                                      DOT_ROWS_GENERIC};
-#ifdef PYDL_HAVE_DOT_X86
-static const dot_kernel dot_avx2 = {"avx2", dot_avx2_f32, dot_avx2_f64, DOT_ROWS_AVX2};
-static const dot_kernel dot_avx512 = {"avx512", dot_avx512_f32, dot_avx512_f64,
-                                     DOT_ROWS_AVX512};
+static const infer_kernel infer_generic = {"generic", pydl_gemm_generic_f32,
+                                           pydl_gemm_generic_f64, pydl_generic_f32_one_example,
+                                           pydl_generic_f64_one_example, GEN_NR};
+#ifdef PYDL_HAVE_GEMM_AVX2
+static const infer_kernel infer_avx2 = {"avx2", pydl_gemm_avx2_f32, pydl_gemm_avx2_f64,
+                                        pydl_avx2_f32_one_example, pydl_avx2_f64_one_example,
+                                        6};
+static const infer_kernel infer_avx512 = {"avx512", pydl_gemm_avx512_f32, pydl_gemm_avx512_f64,
+                                          pydl_avx512_f32_one_example,
+                                          pydl_avx512_f64_one_example, 12};
 #endif
-static const dot_kernel *dot_now = &dot_generic;
+static const infer_kernel *infer_now = &infer_generic;
 
 int pydl_set_inference_kernel(const char *kernel)
 {
     if (strcmp(kernel, "generic") == 0) {
-        PYDL_STORE(dot_now, &dot_generic);
+        PYDL_STORE(infer_now, &infer_generic);
         return 1;
     }
-#ifdef PYDL_HAVE_DOT_X86
+#ifdef PYDL_HAVE_GEMM_AVX2
     __builtin_cpu_init();
     if (strcmp(kernel, "avx2") == 0 && __builtin_cpu_supports("avx2")
         && __builtin_cpu_supports("fma")) {
-        PYDL_STORE(dot_now, &dot_avx2);
+        PYDL_STORE(infer_now, &infer_avx2);
         return 1;
     }
     if (strcmp(kernel, "avx512") == 0 && __builtin_cpu_supports("avx512f")) {
-        PYDL_STORE(dot_now, &dot_avx512);
+        PYDL_STORE(infer_now, &infer_avx512);
         return 1;
     }
 #endif
@@ -751,7 +607,7 @@ int pydl_set_inference_kernel(const char *kernel)
 
 const char *pydl_inference_kernel(void)
 {
-    return PYDL_LOAD(dot_now)->name;
+    return PYDL_LOAD(infer_now)->name;
 }
 
 /* ---- float: the fast element functions of fastmath.h ---- */
@@ -759,8 +615,8 @@ const char *pydl_inference_kernel(void)
 #define SFX f32
 #define PRODUCT_T pydl_kernel_f32
 #define PATH_KERNEL(p) ((p)->f32)
-#define DOT_T_FN dot_f32_fn
-#define DOT_FN(k) ((k)->f32)
+#define INFER_GEMM(k) ((k)->gemm_f32)
+#define INFER_ONE(k) ((k)->one_f32)
 #define GEMM blas_sgemm
 #define GEMM_READY (blas_sgemm != NULL)
 #define EXP pydl_expf
@@ -774,8 +630,8 @@ const char *pydl_inference_kernel(void)
 #undef SFX
 #undef PRODUCT_T
 #undef PATH_KERNEL
-#undef DOT_T_FN
-#undef DOT_FN
+#undef INFER_GEMM
+#undef INFER_ONE
 #undef GEMM
 #undef GEMM_READY
 #undef EXP
@@ -789,8 +645,8 @@ const char *pydl_inference_kernel(void)
 #define SFX f64
 #define PRODUCT_T pydl_kernel_f64
 #define PATH_KERNEL(p) ((p)->f64)
-#define DOT_T_FN dot_f64_fn
-#define DOT_FN(k) ((k)->f64)
+#define INFER_GEMM(k) ((k)->gemm_f64)
+#define INFER_ONE(k) ((k)->one_f64)
 #define GEMM blas_dgemm
 #define GEMM_READY (blas_dgemm != NULL)
 #define EXP exp

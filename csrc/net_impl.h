@@ -1084,14 +1084,58 @@ int FN(pydl_forward)(const pydl_net *net, int n_threads, int m, const T *theta, 
 }
 
 /* ---- inference ----------------------------------------------------------------------
- * Examples go in blocks of `rows` through every layer, the hidden activations of a block in
- * two per-thread buffers on the stack (or in `work` for very wide layers): the dot-form
- * kernel (dot.h) reads the rows of X and of W[l] where they lie, so nothing is copied and
- * nothing allocated. Threads take whole blocks; each element is computed the same way
- * whoever computes it (see dot.h), so the results do not depend on the number of threads
- * or on which rows share a call. */
+ * Predict reads the network's inference copy (pydl_pack): each layer's W^T in panels of
+ * PW units (products.h) and its bias, padded to whole panels. Examples go in blocks of
+ * `rows` through every layer, the hidden activations of a block in two per-thread buffers
+ * on the stack (or in `work` for very wide layers); each panel is the A operand of a
+ * product kernel (the training step's own: each output one FMA chain over k, then bias and
+ * rectifier in its epilogue) over the block's rows read where they lie, and a single row
+ * goes through the one-example kernel, whose chains are the same. Threads share the rows
+ * in whole tiles; the results do not depend on the number of threads, on which rows share
+ * a call, or on the kernel's instruction set. */
 
-/* Rows of a block (a multiple of `step`, the kernel's examples per tile, where at least
+enum { FN(PW) = PYDL_PANEL_BYTES / (int)sizeof(T) };
+
+/* Offset of layer l's panels in the pack; its bias follows them (l = L + 1: the size) */
+static ptrdiff_t FN(pack_off)(const pydl_net *net, int l)
+{
+    ptrdiff_t off = 0;
+    for (int k = 1; k < l; k++) {
+        const ptrdiff_t units = (net->dims[k] + FN(PW) - 1) / FN(PW) * FN(PW);
+        off += units * ((ptrdiff_t)net->dims[k - 1] + 1);
+    }
+    return off;
+}
+
+ptrdiff_t FN(pydl_pack_size)(const pydl_net *net)
+{
+    return FN(pack_off)(net, net->n_layers + 1);
+}
+
+void FN(pydl_pack)(const pydl_net *net, const T *theta, T *pack)
+{
+    const int PW = FN(PW);
+    for (int l = 1; l <= net->n_layers; l++) {
+        const int n = net->dims[l], K = net->dims[l - 1];
+        const T *W = theta + w_off(net, l), *b = W + (ptrdiff_t)n * K;
+        T *P = pack + FN(pack_off)(net, l);
+        const int np = (n + PW - 1) / PW;
+        for (int p = 0; p < np; p++) {
+            T *panel = P + (ptrdiff_t)p * K * PW;
+            for (int r = 0; r < PW; r++) {
+                const int u = p * PW + r;
+                const T *row = W + (ptrdiff_t)u * K;
+                for (int k = 0; k < K; k++)
+                    panel[(ptrdiff_t)k * PW + r] = u < n ? row[k] : (T)0;
+            }
+        }
+        T *bias = P + (ptrdiff_t)np * PW * K;
+        for (int u = 0; u < np * PW; u++)
+            bias[u] = u < n ? b[u] : (T)0;
+    }
+}
+
+/* Rows of a block (a multiple of `step`, the kernel's columns per tile, where at least
  * that many fit) and the elements of each of its two buffers (0: the block does not fit on
  * the stack: work is needed). The output layer writes `out` directly, unless only labels
  * are asked for. */
@@ -1134,48 +1178,46 @@ static void FN(decide)(int act, int n, int mb, const T *A, int64_t *labels)
     }
 }
 
-/* Examples [j0, j1) in blocks of `rows`, with the buffers buf0, buf1 of `width` each. A
- * block's rows of X are first copied into xbuf (xrows rows of ldxa, each on a cache line)
- * when X's are not on cache lines and xrows > 0: the kernel's vector loads of X then never
- * straddle two lines (batch predict +10%; the copy costs 1/n[1] of the block's work).
+/* Examples [j0, j1) in blocks of `rows`, with the buffers buf0, buf1 of `width` each.
  * Each block's rows are checked finite just before the kernel reads them (from cache: a
  * separate pass over all of X first cost ~7% of a 1024-row call); 0 at the first block
  * that is not, else 1. */
-static int FN(infer_blocks)(DOT_T_FN dot, const pydl_net *net, const T *theta, const T *X,
-                             ptrdiff_t ldx, T *out, int64_t *labels, int rows, T *buf0,
-                             T *buf1, T *xbuf, int xrows, ptrdiff_t ldxa, ptrdiff_t j0,
-                             ptrdiff_t j1)
+static int FN(infer_blocks)(const infer_kernel *kernel, const pydl_net *net, const T *pack,
+                             const T *X, ptrdiff_t ldx, T *out, int64_t *labels, int rows,
+                             T *buf0, T *buf1, ptrdiff_t j0, ptrdiff_t j1)
 {
-    const int L = net->n_layers, nL = net->dims[L], n0 = net->dims[0];
-    const int copy = xrows > 0 && (((uintptr_t)X % INFER_ALIGN) != 0
-                                   || (ldx * (ptrdiff_t)sizeof(T)) % INFER_ALIGN != 0);
-    if (copy && xrows < rows)
-        rows = xrows;
+    const int L = net->n_layers, nL = net->dims[L], n0 = net->dims[0], PW = FN(PW);
     T *buf[2] = {buf0, buf1};
     for (ptrdiff_t b0 = j0; b0 < j1; b0 += rows) {
         const int mb = (int)(j1 - b0 < rows ? j1 - b0 : rows);
         const T *in = X + b0 * ldx;
         ptrdiff_t ldin = ldx;
-        if (copy) {
-            for (int j = 0; j < mb; j++)
-                memcpy(xbuf + j * ldxa, in + j * ldx, (size_t)n0 * sizeof(T));
-            in = xbuf;
-            ldin = ldxa;
-        }
         int finite = 1;
         for (int j = 0; j < mb; j++)
             finite &= FN(finite_range)(in + j * ldin, 0, n0);
         if (!finite)
             return 0;
         for (int l = 1; l <= L; l++) {
-            const int n = net->dims[l], np = net->dims[l - 1];
-            const T *W = theta + w_off(net, l);
-            T *o = l == L && out ? out + b0 * nL : buf[(l - 1) & 1];
-            dot(mb, n, np, W, W + (ptrdiff_t)n * np, in, ldin, o, n);
+            const int n = net->dims[l], K = net->dims[l - 1], np = (n + PW - 1) / PW;
             const int act = net->act[l - 1];
+            const int rectify = act == PYDL_RELU ? PYDL_RECTIFY_RELU
+                                : act == PYDL_LEAKY_RELU ? PYDL_RECTIFY_LEAKY : PYDL_RECTIFY_NONE;
+            const T *P = pack + FN(pack_off)(net, l), *bias = P + (ptrdiff_t)np * PW * K;
+            T *o = l == L && out ? out + b0 * nL : buf[(l - 1) & 1];
+            if (mb == 1) {
+                INFER_ONE(kernel)(n, K, P, bias, in, o, rectify, (T)net->leaky_slope);
+            } else {
+                for (int p = 0; p < np; p++) {
+                    const int u = p * PW;
+                    const pydl_epilogue ep = {bias + u, NULL, 0, rectify, net->leaky_slope};
+                    INFER_GEMM(kernel)(n - u < PW ? n - u : PW, mb, K, (T)1,
+                                       P + (ptrdiff_t)u * K, PW, NULL, in, 1, ldin, NULL,
+                                       o + u, n, &ep);
+                }
+            }
             if (act == PYDL_SOFTMAX)
                 FN(softmax_columns)(n, mb, o); /* a row of o is one example's outputs */
-            else
+            else if (rectify == PYDL_RECTIFY_NONE)
                 FN(activate)(act, (T)net->leaky_slope, (ptrdiff_t)n * mb, o);
             in = o;
             ldin = n;
@@ -1186,36 +1228,29 @@ static int FN(infer_blocks)(DOT_T_FN dot, const pydl_net *net, const T *theta, c
     return 1;
 }
 
-/* Block rows, buffers on this thread's stack (or its share of work), examples [j0, j1);
- * 0 if X holds a non-finite value there. */
-static int FN(infer_share)(const dot_kernel *kernel, const pydl_net *net, const T *theta,
+/* Blocks of `rows` (0: one row at a time, in work), buffers on this thread's stack (or
+ * its share of work), examples [j0, j1); 0 if X holds a non-finite value there. */
+static int FN(infer_share)(const infer_kernel *kernel, const pydl_net *net, const T *pack,
                             const T *X, ptrdiff_t ldx, T *out, int64_t *labels, T *work,
-                            ptrdiff_t j0, ptrdiff_t j1, int tid)
+                            int rows, ptrdiff_t j0, ptrdiff_t j1, int tid)
 {
-    const DOT_T_FN dot = DOT_FN(kernel);
     ptrdiff_t width;
-    const int rows = FN(infer_rows)(net, out != NULL, kernel->rows, &width);
-    /* rows of X rounded up to whole cache lines */
-    const ptrdiff_t per_line = INFER_ALIGN / (ptrdiff_t)sizeof(T);
-    const ptrdiff_t ldxa = (net->dims[0] + per_line - 1) / per_line * per_line;
-    _Alignas(INFER_ALIGN) T xbuf[INFER_X_BYTES / sizeof(T)];
-    int xrows = (int)((ptrdiff_t)(INFER_X_BYTES / sizeof(T)) / ldxa);
-    xrows = xrows >= 4 ? xrows / 4 * 4 : 0; /* whole 4-example tiles (dot.h), or no copy */
+    FN(infer_rows)(net, out != NULL, kernel->rows, &width);
     if (rows > 0) {
         _Alignas(INFER_ALIGN) T stack[2][INFER_BLOCK_BYTES / sizeof(T)];
-        return FN(infer_blocks)(dot, net, theta, X, ldx, out, labels, rows, stack[0],
-                                stack[1], xbuf, xrows, ldxa, j0, j1);
+        return FN(infer_blocks)(kernel, net, pack, X, ldx, out, labels, rows, stack[0],
+                                stack[1], j0, j1);
     }
     T *mine = work + 2 * width * tid;
-    return FN(infer_blocks)(dot, net, theta, X, ldx, out, labels, 1, mine, mine + width, xbuf,
-                            xrows, ldxa, j0, j1);
+    return FN(infer_blocks)(kernel, net, pack, X, ldx, out, labels, 1, mine, mine + width, j0,
+                            j1);
 }
 
-int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *theta, const T *X,
+int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *pack, const T *X,
                      ptrdiff_t ldx, T *out, int64_t *labels, T *work)
 {
     /* once: a switch by another thread waits for the next call */
-    const dot_kernel *kernel = PYDL_LOAD(dot_now);
+    const infer_kernel *kernel = PYDL_LOAD(infer_now);
     ptrdiff_t width;
     const int rows = FN(infer_rows)(net, out != NULL, kernel->rows, &width);
     if (m < 0 || (!out && !labels) || (rows == 0 && !work)
@@ -1225,26 +1260,28 @@ int FN(pydl_predict)(const pydl_net *net, int n_threads, int m, const T *theta, 
     double macs = 0;
     for (int l = 1; l <= net->n_layers; l++)
         macs += (double)net->dims[l] * net->dims[l - 1];
-    const ptrdiff_t block = rows > 0 ? rows : 1;
-    const ptrdiff_t n_blocks = (m + block - 1) / block;
+    /* threads share the rows in whole tiles (not whole blocks: 1024 rows in blocks of 72
+     * would go 576 to one thread, 448 to the other), each its share in blocks */
+    const ptrdiff_t step = rows > 0 ? kernel->rows : 1, units = (m + step - 1) / step;
     int nt = macs * m < INFER_PARALLEL_MIN_MACS ? 1 : n_threads;
-    nt = nt > n_blocks ? (int)n_blocks : nt < 1 ? 1 : nt;
+    nt = nt > units ? (int)units : nt < 1 ? 1 : nt;
     int finite = 1;
 #ifdef _OPENMP
     if (nt > 1) {
 #pragma omp parallel num_threads(nt) reduction(&:finite)
         {
-            ptrdiff_t b0, b1;
-            pydl_share(n_blocks, pydl_thread_num(), pydl_num_threads(), &b0, &b1);
-            const ptrdiff_t j1 = b1 * block < m ? b1 * block : m;
-            PYDL_FLUSHED(finite = FN(infer_share)(kernel, net, theta, X, ldx, out, labels,
-                                                  work, b0 * block, j1, pydl_thread_num()));
+            ptrdiff_t u0, u1;
+            pydl_share(units, pydl_thread_num(), pydl_num_threads(), &u0, &u1);
+            const ptrdiff_t j1 = u1 * step < m ? u1 * step : m;
+            PYDL_FLUSHED(finite = FN(infer_share)(kernel, net, pack, X, ldx, out, labels,
+                                                  work, rows, u0 * step, j1,
+                                                  pydl_thread_num()));
         }
         return finite ? PYDL_OK : PYDL_ERR_NONFINITE;
     }
 #endif
-    PYDL_FLUSHED(finite = FN(infer_share)(kernel, net, theta, X, ldx, out, labels, work, 0, m,
-                                          0));
+    PYDL_FLUSHED(finite = FN(infer_share)(kernel, net, pack, X, ldx, out, labels, work, rows, 0,
+                                          m, 0));
     return finite ? PYDL_OK : PYDL_ERR_NONFINITE;
 }
 

@@ -44,4 +44,12 @@ typedef void (*pydl_kernel_f64)(int M, int N, int K, double alpha, const double 
                                 ptrdiff_t sbk, ptrdiff_t sbj, const int32_t *bcols, double *C,
                                 ptrdiff_t ldc, const pydl_epilogue *ep);
 
+/* The inference copy of a layer's weights (pydl_pack): W^T in panels of PYDL_PANEL_BYTES /
+ * sizeof(T) units (16 float, 8 double: one 64-byte line per k), panel p holding units
+ * [p PW, (p + 1) PW) as K columns of PW contiguous values (units past n: zeros), so that a
+ * panel is the A operand (lda = PW) of a product above, and the one-example kernels
+ * (gemm_tile.h's one_example) read it in the same order: each output is the same FMA chain
+ * over k, so a row gives the same bits alone and in any batch. */
+#define PYDL_PANEL_BYTES 64
+
 #endif /* PYDL_PRODUCTS_H */

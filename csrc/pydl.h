@@ -239,26 +239,33 @@ PYDL_DECLARE(double, f64)
 #undef PYDL_DECLARE
 
 /* ---- inference ------------------------------------------------------------------------
- * pydl_predict: A[L] for m examples, and/or the labels predict gives, with nothing written
- * but the outputs: no workspace (hidden activations live on the calling threads' stacks in
- * blocks of examples), no global state, no thread pool but OpenMP's for large calls (one
- * thread below a few million multiply-adds). Row j of X starts at X + j ldx (ldx >= n[0]).
- * out (m, n[L]) C-contiguous, or NULL; labels (NULL, or: (m,) int64 argmax of a softmax
- * output, (m, n[L]) int64 a > 1/2 of a sigmoid one; a linear output has none). work: NULL
- * unless pydl_predict_work_size (for the same n_threads and out given or not) is > 0 (a
- * hidden layer too wide for the stack). The element order is fixed (csrc/dot.h): results
- * are bitwise the same whatever n_threads and whichever rows share the call. X is checked
- * finite block by block as it is read: PYDL_ERR_NONFINITE if it holds a NaN or an
- * infinity (out and labels then partly written). */
+ * pydl_pack: the network's inference copy of theta (pack, pydl_pack_size values, on a
+ * 64-byte line): each layer's W^T in panels of 64 bytes of units and its bias (products.h,
+ * PYDL_PANEL_BYTES). Predict reads only the pack, so it must be rebuilt whenever theta
+ * changes.
+ * pydl_predict: A[L] for m examples, and/or the labels predict gives, from the pack, with
+ * nothing written but the outputs: no workspace (hidden activations live on the calling
+ * threads' stacks in blocks of examples), no global state, no thread pool but OpenMP's for
+ * large calls (one thread below a few million multiply-adds). Row j of X starts at
+ * X + j ldx (ldx >= n[0]). out (m, n[L]) C-contiguous, or NULL; labels (NULL, or: (m,)
+ * int64 argmax of a softmax output, (m, n[L]) int64 a > 1/2 of a sigmoid one; a linear
+ * output has none). work: NULL unless pydl_predict_work_size (for the same n_threads and
+ * out given or not) is > 0 (a hidden layer too wide for the stack). Every output is one FMA
+ * chain over k (products.h): results are bitwise the same whatever n_threads, whichever
+ * rows share the call and whichever inference kernel runs. X is checked finite block by
+ * block as it is read: PYDL_ERR_NONFINITE if it holds a NaN or an infinity (out and labels
+ * then partly written). */
 #define PYDL_DECLARE_PREDICT(T, SFX)                                                          \
-int pydl_predict_##SFX(const pydl_net *net, int n_threads, int m, const T *theta,            \
+ptrdiff_t pydl_pack_size_##SFX(const pydl_net *net);                                         \
+void pydl_pack_##SFX(const pydl_net *net, const T *theta, T *pack);                          \
+int pydl_predict_##SFX(const pydl_net *net, int n_threads, int m, const T *pack,             \
                        const T *X, ptrdiff_t ldx, T *out, int64_t *labels, T *work);        \
 ptrdiff_t pydl_predict_work_size_##SFX(const pydl_net *net, int n_threads, int with_out);
 PYDL_DECLARE_PREDICT(float, f32)
 PYDL_DECLARE_PREDICT(double, f64)
 #undef PYDL_DECLARE_PREDICT
 /* The instruction set of the inference kernel: "avx512", "avx2" (AVX2 + FMA) or "generic"
- * (16-byte vectors); pydl_init picks the widest this CPU runs. pydl_set_inference_kernel
+ * (plain C with fma(): the same bits); pydl_init picks the widest this CPU runs. pydl_set_inference_kernel
  * chooses one by name (tests, benchmarks; not while predicting) and returns 0, changing
  * nothing, when this CPU or build lacks it. */
 const char *pydl_inference_kernel(void);

@@ -400,22 +400,58 @@ def reads_in_place(Architecture arch not None, theta, X):
             and _row_stride(x, arch.net.dims[0]) > 0)
 
 
-def predict(Architecture arch not None, theta, X, out=None, kind=PREDICT_OUTPUTS,
+def pack_size(Architecture arch not None, dtype):
+    """The values of a network's inference copy (pack) of that dtype (float32 or float64)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.float32:
+        return pydl_pack_size_f32(&arch.net)
+    if dtype == np.float64:
+        return pydl_pack_size_f64(&arch.net)
+    raise TypeError(f"dtype must be float32 or float64, got {dtype.name}")
+
+
+def pack(Architecture arch not None, theta, out):
+    """out := the inference copy of theta that predict reads (csrc/pydl.h pydl_pack: each
+    layer's W^T in panels of 64 bytes of units, and its bias), out of theta's dtype and
+    shape (pack_size(arch, theta.dtype),). Returns out."""
+    if not isinstance(theta, np.ndarray) or theta.dtype not in (np.float32, np.float64):
+        raise TypeError("theta must be a float32 or float64 numpy.ndarray")
+    check_array(theta, "theta", theta.dtype, (arch.n_params,))
+    check_array(out, "out", theta.dtype, (pack_size(arch, theta.dtype),), writable=True)
+    cdef cnp.ndarray t = theta, o = out
+    if _overlaps(o, t):
+        raise ValueError("out must not share memory with theta")
+    cdef void *pt = cnp.PyArray_DATA(t)
+    cdef void *po = cnp.PyArray_DATA(o)
+    cdef bint f32 = cnp.PyArray_TYPE(t) == cnp.NPY_FLOAT32
+    with nogil:
+        if f32:
+            pydl_pack_f32(&arch.net, <float *>pt, <float *>po)
+        else:
+            pydl_pack_f64(&arch.net, <double *>pt, <double *>po)
+    return out
+
+
+def predict(Architecture arch not None, pack, X, out=None, kind=PREDICT_OUTPUTS,
             n_threads=1):
     """The inference path: out := A[L] (kind PREDICT_OUTPUTS) or the labels predict gives
     (kind PREDICT_LABELS: int64, (m,) argmax for softmax, (m, n_L) a > 1/2 for sigmoid,
     (m,) for one sigmoid output) for
-    X (m, n_x), X's rows contiguous (any row stride). out None: a new array, else written
-    in place. Nothing else is allocated (but a workspace when a hidden layer is too wide for
-    the stack), no global state is written, no thread pool limit is changed; the GIL is
-    released around the C call. theta is the network's own (checked finite when set), so it
-    is not scanned here. Returns out."""
-    cdef cnp.ndarray t = theta if isinstance(theta, np.ndarray) else None
-    if t is None or cnp.PyArray_NDIM(t) != 1 or cnp.PyArray_DIM(t, 0) != arch.n_params \
-            or not cnp.PyArray_IS_C_CONTIGUOUS(t) \
-            or (cnp.PyArray_TYPE(t) != cnp.NPY_FLOAT32 and cnp.PyArray_TYPE(t) != cnp.NPY_FLOAT64):
-        raise TypeError(f"theta must be a C-contiguous float32 or float64 numpy.ndarray of "
-                        f"shape ({arch.n_params},)")
+    X (m, n_x), X's rows contiguous (any row stride), from `pack`, the network's inference
+    copy of theta (see pack; theta checked finite when set, so the pack is not scanned
+    here). out None: a new array, else written in place. Nothing else is allocated (but a
+    workspace when a hidden layer is too wide for the stack), no global state is written,
+    no thread pool limit is changed; the GIL is released around the C call. Returns out."""
+    cdef cnp.ndarray t = pack if isinstance(pack, np.ndarray) else None
+    if t is None or cnp.PyArray_NDIM(t) != 1 or not cnp.PyArray_IS_C_CONTIGUOUS(t) \
+            or (cnp.PyArray_TYPE(t) != cnp.NPY_FLOAT32 and cnp.PyArray_TYPE(t) != cnp.NPY_FLOAT64) \
+            or cnp.PyArray_DIM(t, 0) != (pydl_pack_size_f32(&arch.net)
+                                         if cnp.PyArray_TYPE(t) == cnp.NPY_FLOAT32
+                                         else pydl_pack_size_f64(&arch.net)):
+        raise TypeError(f"pack must be a C-contiguous float32 or float64 numpy.ndarray of "
+                        f"shape ({pydl_pack_size_f32(&arch.net)},) (float32) or "
+                        f"({pydl_pack_size_f64(&arch.net)},) (float64): the network's "
+                        f"inference copy (_core.pack)")
     cdef int typenum = cnp.PyArray_TYPE(t)
     if not isinstance(X, np.ndarray):
         raise TypeError(f"X must be a numpy.ndarray, got {type(X).__name__}")

@@ -131,10 +131,14 @@ cdef extern from "pydl.h" nogil:
     int pydl_max_threads()
     int pydl_effective_threads(int n_threads, const pydl_net *net, int mb)
 
-    int pydl_predict_f32(const pydl_net *net, int n_threads, int m, const float *theta,
+    Py_ssize_t pydl_pack_size_f32(const pydl_net *net)
+    Py_ssize_t pydl_pack_size_f64(const pydl_net *net)
+    void pydl_pack_f32(const pydl_net *net, const float *theta, float *pack)
+    void pydl_pack_f64(const pydl_net *net, const double *theta, double *pack)
+    int pydl_predict_f32(const pydl_net *net, int n_threads, int m, const float *pack,
                          const float *X, Py_ssize_t ldx, float *out, int64_t *labels,
                          float *work)
-    int pydl_predict_f64(const pydl_net *net, int n_threads, int m, const double *theta,
+    int pydl_predict_f64(const pydl_net *net, int n_threads, int m, const double *pack,
                          const double *X, Py_ssize_t ldx, double *out, int64_t *labels,
                          double *work)
     Py_ssize_t pydl_predict_work_size_f32(const pydl_net *net, int n_threads, int with_out)

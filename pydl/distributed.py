@@ -107,6 +107,7 @@ class _Group:
             if a is not None:
                 self.comm.Bcast(a, root=0)
         net._train_seed = self.comm.bcast(net._train_seed, root=0)
+        net._theta_changed()
 
     def mean(self, m_local, *values):
         """The example-weighted means over the ranks of per-rank means (None stays None):

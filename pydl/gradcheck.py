@@ -324,7 +324,8 @@ def _check_network(net, X, y, epsilon=1e-7, l2=0.0, l1=0.0, *, n_samples=None,
                      "only acts during fit")
 
     work = _float64_network(net)
-    theta = work.theta                      # the array itself: perturbed in place
+    theta = work._theta                     # the array itself: perturbed in place (J and
+                                            # the gradients read theta, not the pack)
     theta0 = theta.copy()
 
     def J():

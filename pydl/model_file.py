@@ -372,6 +372,7 @@ def _build(description, arrays):
                               _int_or_none(n_threads, "network.n_threads"))
     P = net.theta.shape[0]
     net._theta[...] = _take(arrays, "theta", (P,), net.dtype)
+    net._theta_changed()
     if norm is not None:
         (eps,) = _fields(norm, "normalizer", ("epsilon",))
         n_x = net.layer_dims[0]

@@ -127,6 +127,7 @@ class Network:
         self._train_seed = init_weights(
             [(self._params[f"W{l}"], _init_std(init, dims[l - 1], dims[l], init_scale))
              for l in range(1, self.n_layers + 1)], seed)
+        self._theta_changed()
         if init == "zeros" and self.n_layers > 1:
             warnings.warn("init='zeros': every hidden unit of a layer computes the same "
                           "function and gets the same gradient, so they stay symmetric; "
@@ -153,7 +154,14 @@ class Network:
         _core.check_fits_memory(self._arch.n_params * np.dtype(dtype).itemsize,
                                 f"the {self._arch.n_params} parameters of layer_dims {dims}")
         self._theta = _core.aligned_empty(self._arch.n_params, dtype, zero=True)
-        self._params = self._views(self._theta, "")
+        self._params = self._views(self._theta, "")  # writable: pydl's own writers
+        # what users see: read-only, since predict reads the pack, which every write of
+        # theta must rebuild (theta's setter and set_parameters do)
+        self._theta_view = self._theta.view()
+        self._theta_view.flags.writeable = False
+        self._params_view = self._views(self._theta_view, "")
+        self._pack = _core.aligned_empty(_core.pack_size(self._arch, dtype), dtype)
+        self._theta_changed()
         self.epochs_trained = 0
         self.optimizer = None
         self.lr_schedule = None
@@ -286,10 +294,17 @@ class Network:
             off += n
         return views
 
+    def _theta_changed(self):
+        """Rebuild the inference copy that predict reads (each layer's W^T in 64-byte panels
+        and its bias: _core.pack) from theta: after every write of theta."""
+        _core.pack(self._arch, self._theta, self._pack)
+
     @property
     def theta(self):
-        """All parameters as one flat vector: for l = 1..L, W[l] (row-major) then b[l]."""
-        return self._theta
+        """All parameters as one flat vector: for l = 1..L, W[l] (row-major) then b[l]. A
+        read-only view: set it whole (``net.theta = values``) or in parts
+        (`set_parameters`)."""
+        return self._theta_view
 
     @theta.setter
     def theta(self, value):
@@ -303,11 +318,41 @@ class Network:
         if not np.isfinite(value).all():
             raise ValueError(f"theta must hold finite {self.dtype.name} numbers")
         self._theta[...] = value  # in place: the views in `parameters` stay valid
+        self._theta_changed()
 
     @property
     def parameters(self):
-        """``{"W1": ..., "b1": ..., ..., "WL": ..., "bL": ...}``: writable views into `theta`."""
-        return dict(self._params)
+        """``{"W1": ..., "b1": ..., ..., "WL": ..., "bL": ...}``: read-only views into
+        `theta` (they follow every change; write with `set_parameters`)."""
+        return dict(self._params_view)
+
+    def set_parameters(self, values):
+        """Write some or all of W1, b1, ..., WL, bL: ``values`` maps those names to arrays
+        of their shapes (b[l]: (n[l], 1) or (n[l],)), real and finite once converted to the
+        network's dtype. All are checked before any is written. Returns the network."""
+        if not isinstance(values, Mapping):
+            raise TypeError(f"values must be a dict like net.parameters, got "
+                            f"{type(values).__name__}")
+        checked = {}
+        for key, value in values.items():
+            if key not in self._params:
+                raise ValueError(f"unknown parameter {key!r}; expected some of "
+                                 f"{list(self._params)}")
+            view = self._params[key]
+            a = np.asarray(value)
+            if a.dtype.kind not in "biuf":
+                raise TypeError(f"{key} must hold real numbers, got dtype {a.dtype}")
+            if a.shape != view.shape and not (key[0] == "b" and a.shape == view.shape[:1]):
+                raise ValueError(f"{key} must have shape {view.shape}, got {a.shape}")
+            with np.errstate(over="ignore"):
+                a = a.astype(self.dtype).reshape(view.shape)
+            if not np.isfinite(a).all():
+                raise ValueError(f"{key} must hold finite {self.dtype.name} numbers")
+            checked[key] = a
+        for key, a in checked.items():
+            self._params[key][...] = a
+        self._theta_changed()
+        return self
 
     def _flatten_gradients(self, grads):
         """The flat vector (theta's layout) of a dict with keys dW1, db1, ..., dWL, dbL."""
@@ -378,11 +423,11 @@ class Network:
         """The door's predict, with X converted unless it can be read as it is."""
         if self._normalizer is not None or not _core.reads_in_place(self._arch, self._theta, X):
             X = self._input(X)  # converted (normalized), once
-        return _core.predict(self._arch, self._theta, X, out, kind, self._threads(n_threads))
+        return _core.predict(self._arch, self._pack, X, out, kind, self._threads(n_threads))
 
     def _forward_array(self, X, n_threads=None):
         """forward for an X already converted to the network's dtype."""
-        return _core.predict(self._arch, self._theta, X, None, _core.PREDICT_OUTPUTS,
+        return _core.predict(self._arch, self._pack, X, None, _core.PREDICT_OUTPUTS,
                              self._threads(n_threads))
 
     def predict_proba(self, X, n_threads=None, *, out=None):
@@ -690,6 +735,7 @@ class Network:
                                     augment=None if augment is None else augment._spec(),
                                     data_parallel=data_parallel, products=products)
                     finally:
+                        self._theta_changed()  # before anything predicts (dev metrics)
                         k = int(progress[1])
                         steps = int(progress[0]) - optimizer.t  # completed, even if interrupted
                         optimizer.t = int(progress[0])
@@ -733,6 +779,7 @@ class Network:
         else:  # ended normally (all epochs, or stopped early): put the best epoch back
             if early_stopping is not None:
                 early_stopping._restore(self._theta)
+                self._theta_changed()
         finally:  # an interrupted or diverged fit keeps its last completed update
             history.wall_time = time.perf_counter() - start
             if group is not None:

@@ -63,8 +63,9 @@ class Optimizer:
         self._check_learning_rate()
         self._bind(net)
         b1, b2, eps = self._hyper()
-        _core.update(self._kind, b1, b2, eps, self.t + 1, self.learning_rate, net.theta, g,
+        _core.update(self._kind, b1, b2, eps, self.t + 1, self.learning_rate, net._theta, g,
                      self.v, self.s, n_threads)
+        net._theta_changed()
         self.t += 1
         return self.t
 

@@ -163,8 +163,9 @@ class _BaseMLP(BaseEstimator):
 
     @coefs_.setter
     def coefs_(self, coefs):
-        for view, value in zip(self.coefs_, coefs, strict=True):
-            view[...] = value
+        net = self._fitted_network()
+        net.set_parameters({f"W{l}": np.asarray(value).T for l, value
+                            in zip(range(1, net.n_layers + 1), coefs, strict=True)})
 
     @property
     def intercepts_(self):
@@ -175,8 +176,9 @@ class _BaseMLP(BaseEstimator):
 
     @intercepts_.setter
     def intercepts_(self, intercepts):
-        for view, value in zip(self.intercepts_, intercepts, strict=True):
-            view[...] = value
+        net = self._fitted_network()
+        net.set_parameters({f"b{l}": value for l, value
+                            in zip(range(1, net.n_layers + 1), intercepts, strict=True)})
 
     def _fitted_network(self):
         try:
@@ -266,11 +268,12 @@ class _BaseMLP(BaseEstimator):
         if self.init == "glorot_uniform":  # scikit-learn's scheme (its _init_coef)
             rng = np.random.default_rng(seed)
             factor = 2.0 if self.activation == "logistic" else 6.0
-            params = net.parameters
+            params = {}
             for l in range(1, len(dims)):
                 bound = np.sqrt(factor / (dims[l - 1] + dims[l]))
-                params[f"W{l}"][...] = rng.uniform(-bound, bound, (dims[l], dims[l - 1]))
-                params[f"b{l}"][...] = rng.uniform(-bound, bound, (dims[l], 1))
+                params[f"W{l}"] = rng.uniform(-bound, bound, (dims[l], dims[l - 1]))
+                params[f"b{l}"] = rng.uniform(-bound, bound, (dims[l], 1))
+            net.set_parameters(params)
         self.network_ = net
         self._best_theta = net.theta.copy()
         self._opt_state = None
@@ -288,7 +291,7 @@ class _BaseMLP(BaseEstimator):
 
     def _fit_lbfgs(self, X, Y, labels, sample_weight):
         net = self.network_
-        theta = net.theta
+        theta = net._theta  # written by every evaluation: the pack is rebuilt at the end
         grad = np.empty_like(theta)
         arch = net._arch
         work = arch.workspace(net.dtype, X.shape[0])
@@ -319,6 +322,7 @@ class _BaseMLP(BaseEstimator):
                           f"(status={res.status}): {res.message}. Increase max_iter (or "
                           "max_fun), or scale the data (StandardScaler).", ConvergenceWarning)
         theta[...] = res.x
+        net._theta_changed()
         self.n_iter_ = int(res.nit)
         self.loss_ = float(res.fun)
 
@@ -399,7 +403,7 @@ class _BaseMLP(BaseEstimator):
                     costs = np.empty(n)
                     progress[:] = state["t"], 0
                     try:
-                        _core.train(arch, net.theta, state["v"], state["s"], X, Y, labels,
+                        _core.train(arch, net._theta, state["v"], state["s"], X, Y, labels,
                                     optimizer=kind, beta1=b1, beta2=b2, epsilon=eps,
                                     progress=progress, lrs=lrs, costs=costs,
                                     epoch0=net.epochs_trained, batch_size=batch_size,
@@ -411,6 +415,7 @@ class _BaseMLP(BaseEstimator):
                             f"{exc}. Try a lower learning_rate_init or scaling the inputs "
                             "(StandardScaler)") from None
                     finally:  # the completed epochs count, however the call ended
+                        net._theta_changed()  # before the validation score predicts
                         done = int(progress[1])
                         state["t"] = int(progress[0])
                         net.epochs_trained += done
@@ -426,7 +431,7 @@ class _BaseMLP(BaseEstimator):
             except KeyboardInterrupt:
                 warnings.warn("Training interrupted by user.")
         if self.early_stopping:  # the best epoch's weights
-            net.theta[...] = self._best_theta
+            net.theta = self._best_theta
 
     def _learning_rates(self, n, m, state):
         """The learning rates of the next n epochs and the per-step k (SqrtStepDecay)."""

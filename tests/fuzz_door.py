@@ -228,7 +228,8 @@ def net_call(g):
          "y": targets(g, net, m), "n_threads": g.pick([None, 1, 2]), "l2": 0.0, "l1": 0.0}
     method = g.pick(["predict", "predict_proba", "forward", "score", "cost", "gradients",
                      "backward", "fit", "dropout_masks", "mini_batches", "save_load",
-                     "theta", "keep_probs", "normalizer", "parameters", "pickle"])
+                     "theta", "keep_probs", "normalizer", "parameters", "set_parameters",
+                     "pickle"])
     a = spoil_some(g, a, list(a))
     X, y, nt = a["X"], a["y"], a["n_threads"]
     if method in ("predict", "predict_proba"):
@@ -297,6 +298,13 @@ def net_call(g):
         return "Network.normalizer=", lambda: setattr(net, "normalizer", value)
     if method == "parameters":
         return "Network.parameters", lambda: net.parameters
+    if method == "set_parameters":
+        values = {k: g.array(v.shape, net.dtype, 0.6) for k, v in net.parameters.items()
+                  if g.chance(0.5)}
+        if g.chance(0.2):
+            values[g.pick(["W0", "b9", "x", 3])] = np.zeros(2)
+        return "Network.set_parameters", lambda: net.set_parameters(
+            values if g.chance(0.9) else list(values.items()))
     return "Network.pickle", lambda: pickle.loads(pickle.dumps(net))
 
 
@@ -525,7 +533,7 @@ def core_call(g):
          "work": arch.workspace(dtype, m), "out": np.empty((m, dims[-1]), dtype),
          "grad": np.empty(P, dtype), "n_threads": g.pick([1, 2, 3])}
     names = list(a)
-    what = g.pick(["forward", "predict", "cost_grad", "propagate", "update", "train", "all_finite",
+    what = g.pick(["forward", "predict", "pack", "cost_grad", "propagate", "update", "train", "all_finite",
                    "check_finite", "check_array", "check_disjoint", "Architecture",
                    "workspace", "effective_threads", "product", "_unit_strides",
                    "augment_batch", "philox4x32", "dropout_mask", "permutation",
@@ -534,11 +542,17 @@ def core_call(g):
     if what == "predict":  # the inference door: rows read in place, out= or not, labels
         X = a["X"] if g.chance(0.8) else a["X"][::-1]
         kind = g.pick([core.PREDICT_OUTPUTS, core.PREDICT_LABELS, 7, -1])
-        p = {"theta": a["theta"], "X": X, "out": g.pick([None, a["out"]]),
+        pack = core.pack(arch, a["theta"], core.aligned_empty(core.pack_size(arch, dtype),
+                                                              dtype))
+        p = {"pack": pack, "X": X, "out": g.pick([None, a["out"]]),
              "n_threads": a["n_threads"]}
         p = spoil_some(g, p, list(p))
-        return "_core.predict", lambda: core.predict(arch, p["theta"], p["X"], p["out"], kind,
+        return "_core.predict", lambda: core.predict(arch, p["pack"], p["X"], p["out"], kind,
                                                      p["n_threads"])
+    if what == "pack":  # theta's inference copy: any spoiled theta or out is refused
+        p = {"theta": a["theta"], "out": core.aligned_empty(core.pack_size(arch, dtype), dtype)}
+        p = spoil_some(g, p, list(p))
+        return "_core.pack", lambda: core.pack(arch, p["theta"], p["out"])
     if what == "dropout_bits":
         b = {"seed": g.pick([g.count(0, 2**62), 2**64 - 1]), "epoch": g.count(0, 5), "batch": g.count(0, 5),
              "layer": g.count(1, 3), "keep": g.real(0.01, 1), "first": g.count(0, 2**40),

@@ -16,9 +16,7 @@ PUBLISHED = dict(rtol=0, atol=5e-9)
 
 
 def _set(net, params):
-    for k, v in params.items():
-        net.parameters[k][...] = v
-    return net
+    return net.set_parameters(params)
 
 
 def _flat(grads, L):
@@ -402,8 +400,8 @@ def test_gradients_with_masks_match_reference(rng, dtype, output):
 
 def test_gradient_check_with_fixed_masks(rng):
     net = pydl.Network([4, 6, 5, 1], dtype="float64", keep_probs=[0.7, 0.9], seed=5)
-    net.parameters["b1"][...] = rng.standard_normal((6, 1)) * 0.1   # away from relu's kink
-    net.parameters["b2"][...] = rng.standard_normal((5, 1)) * 0.1
+    net.set_parameters({"b1": rng.standard_normal((6, 1)) * 0.1,   # away from relu's kink
+                        "b2": rng.standard_normal((5, 1)) * 0.1})
     X = rng.standard_normal((10, 4))
     y = (rng.random(10) < 0.5).astype(float)
     masks = net.dropout_masks(10, epoch=2, step=1)

@@ -8,9 +8,9 @@ import pydl
 
 def unit_network(activations, dims):
     net = pydl.Network(dims, activations=activations, dtype="float32", init="random")
-    for l in range(1, len(dims)):
-        net.parameters[f"W{l}"][...] = 1.0  # biases start at zero
-    return net
+    # biases start at zero
+    return net.set_parameters({f"W{l}": np.ones((dims[l], dims[l - 1]))
+                               for l in range(1, len(dims))})
 
 
 def test_tanh():

@@ -94,7 +94,7 @@ def test_predict_and_forward_read_a_denormal_bias_as_zero(dtype, kernel, n_threa
     net = pydl.Network([128, 96, 4], hidden_activation="relu", output_activation="linear",
                        dtype=dtype, seed=2)
     net.theta = np.zeros_like(net.theta)
-    net.parameters["b2"][...] = subnormal(dtype)
+    net.set_parameters({"b2": np.full((4, 1), subnormal(dtype))})
     X = rng.standard_normal((512, 128))
     assert np.all(net.predict(X, n_threads=n_threads) == 0)
     assert np.all(net.forward(X, n_threads=n_threads) == 0)

@@ -18,9 +18,8 @@ def make_problem(rng, hidden="tanh", output="sigmoid", dims=DIMS, dtype="float64
                        seed=seed)
     # nonzero biases: with b = 0 an example whose relu units are all off gives the next layer
     # z = b = 0 exactly, a kink that the two-sided difference straddles (a false alarm)
-    for name, p in net.parameters.items():
-        if name.startswith("b"):
-            p[...] = rng.normal(0.0, 0.1, p.shape)
+    net.set_parameters({name: rng.normal(0.0, 0.1, p.shape)
+                        for name, p in net.parameters.items() if name.startswith("b")})
     X = rng.standard_normal((m, dims[0]))
     y = make_targets(rng, m, dims[-1], output)
     return net, X, y

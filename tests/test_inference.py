@@ -95,10 +95,9 @@ def test_element_order_is_fixed(kernel, dtype, n_x, rng):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_x", [97, 3000, 20000])
-def test_rows_on_cache_lines_or_copied_there_give_the_same_bits(kernel, dtype, n_x, rng):
-    """X's rows not on 64-byte lines are copied onto them block by block, unless fewer than 4
-    fit the copy buffer (20000 features: read in place); rows already on lines (3000
-    float64) are read in place: every way gives the same bits."""
+def test_rows_on_or_off_cache_lines_give_the_same_bits(kernel, dtype, n_x, rng):
+    """X's rows are read where they lie, on 64-byte lines or not, contiguous or strided, one
+    at a time or in blocks: every way gives the same bits."""
     net = pydl.Network([n_x, 40, 3], output_activation="softmax", dtype=dtype, seed=4)
     m = 37
     data = rng.standard_normal((m, n_x)).astype(dtype)
@@ -116,6 +115,96 @@ def test_rows_on_cache_lines_or_copied_there_give_the_same_bits(kernel, dtype, n
     np.testing.assert_array_equal(np.vstack([net.forward(data[i:i + 1]) for i in range(m)]),
                                   expected)
     assert_close(expected, _oracle(net, data), dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("hidden", ["relu", "leaky_relu", "tanh"])
+def test_every_kernel_gives_the_same_bits(dtype, hidden, rng):
+    """Each output is one FMA chain over k (csrc/products.h) in every inference kernel, the
+    one-example kernels included: all kernels this CPU runs agree bit for bit, on layers
+    of 1, 15, 16, 17 and 40 units (whole, partial and padded 64-byte panels)."""
+    if len(KERNELS) < 2:
+        pytest.skip(f"one inference kernel runs on this CPU ({KERNELS})")
+    net = pydl.Network([70, 17, 40, 16, 15, 1], hidden_activation=hidden, dtype=dtype, seed=6)
+    X = rng.standard_normal((53, 70)).astype(dtype)
+    current = _core.inference_kernel()
+    got = {}
+    try:
+        for k in KERNELS:
+            _core.set_inference_kernel(k)
+            got[k] = (net.forward(X), np.vstack([net.forward(x[None]) for x in X[:9]]))
+    finally:
+        _core.set_inference_kernel(current)
+    first = got[KERNELS[0]]
+    assert_close(first[0], _oracle(net, X), dtype)
+    np.testing.assert_array_equal(first[1], first[0][:9])   # alone = in a batch
+    for k in KERNELS[1:]:
+        np.testing.assert_array_equal(got[k][0], first[0], err_msg=k)
+        np.testing.assert_array_equal(got[k][1], first[1], err_msg=k)
+
+
+def _fresh(net, X):
+    """What predict gives from a pack rebuilt from theta now: a stale pack differs."""
+    pack = _core.pack(net._arch, net._theta, np.empty_like(net._pack))
+    return _core.predict(net._arch, pack, np.ascontiguousarray(X, dtype=net.dtype))
+
+
+def _set_theta(net, rng):
+    net.theta = rng.standard_normal(net.theta.size) * 0.3
+
+
+def _set_parameters(net, rng):
+    net.set_parameters({"W2": rng.standard_normal((3, 6)), "b1": rng.standard_normal(6)})
+
+
+def _fit(net, rng, **kw):
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    net.fit(X, y, epochs=3, batch_size=16, learning_rate=0.05, **kw)
+
+
+def _fit_early_stopping(net, rng):
+    X, y = rng.standard_normal((40, 5)), rng.integers(0, 3, 40)
+    net.fit(X, y, epochs=6, batch_size=8, learning_rate=0.5, validation_data=(X[:10], y[:10]),
+            early_stopping=pydl.EarlyStopping(patience=1, restore_best=True))
+
+
+def _optimizer_step(net, rng):
+    X, y = rng.standard_normal((10, 5)), rng.integers(0, 3, 10)
+    pydl.Adam(0.1).step(net, net.gradients(X, y))
+
+
+def _reload(net, rng):
+    import io
+    import pickle
+    f = io.BytesIO()
+    net.save(f)
+    _set_theta(net, rng)        # the loaded copies must predict with their own theta
+    return [pydl.load(io.BytesIO(f.getvalue())), pickle.loads(pickle.dumps(net)),
+            __import__("copy").deepcopy(net)]
+
+
+def _gradient_check(net, rng):
+    X, y = rng.standard_normal((6, 5)), rng.integers(0, 3, 6)
+    pydl.gradient_check(net, X, y, n_samples=10)   # perturbs theta in place, restores it
+
+
+@pytest.mark.parametrize("write", [_set_theta, _set_parameters, _fit, _fit_early_stopping,
+                                   _optimizer_step, _reload, _gradient_check])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_every_writer_of_theta_rebuilds_the_pack(write, dtype, rng):
+    """predict reads a packed copy of theta (W^T in 64-byte panels): after each way pydl
+    writes theta, predict gives what a pack built from theta now gives, and the oracle's
+    answer."""
+    net = pydl.Network([5, 6, 3], output_activation="softmax", dtype=dtype, seed=1)
+    X = rng.standard_normal((9, 5))
+    before = net.predict_proba(X)
+    nets = write(net, rng) or [net]
+    for n in nets:
+        got = n.predict_proba(X)
+        np.testing.assert_array_equal(got, _fresh(n, X))
+        assert_close(got, _oracle(n, X), dtype)
+    if write is not _gradient_check:  # (a check leaves theta as it was, bit for bit)
+        assert not np.array_equal(net.predict_proba(X), before), "theta did not change"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -391,10 +480,10 @@ def test_door_predict_refuses_bad_thread_counts(n_threads, exc):
     net = pydl.Network([3, 2], seed=0)
     X = np.zeros((2, 3), np.float32)
     with pytest.raises(exc, match="n_threads"):
-        _core.predict(net._arch, net.theta, X, None, _core.PREDICT_OUTPUTS, n_threads)
+        _core.predict(net._arch, net._pack, X, None, _core.PREDICT_OUTPUTS, n_threads)
     for kind in (2, -1, 2**70):
         with pytest.raises(ValueError, match="kind"):
-            _core.predict(net._arch, net.theta, X, None, kind, 1)
+            _core.predict(net._arch, net._pack, X, None, kind, 1)
     np.testing.assert_array_equal(  # numpy integers are integers
-        _core.predict(net._arch, net.theta, X, None, _core.PREDICT_OUTPUTS, np.int64(2)),
+        _core.predict(net._arch, net._pack, X, None, _core.PREDICT_OUTPUTS, np.int64(2)),
         net.forward(X))

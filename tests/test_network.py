@@ -24,8 +24,8 @@ def random_case(rng, hidden, output, hidden_sizes, m, dtype, n_x=None, n_out=Non
     net = pydl.Network(dims, activations=acts, init="xavier", dtype=dtype,
                        seed=int(rng.integers(2**31)), leaky_slope=0.05)
     # non-zero biases so that their gradients are exercised too
-    for l in range(1, len(dims)):
-        net.parameters[f"b{l}"][...] = rng.standard_normal((dims[l], 1)) * 0.3
+    net.set_parameters({f"b{l}": rng.standard_normal((dims[l], 1)) * 0.3
+                        for l in range(1, len(dims))})
     # relu/leaky relu: a pre-activation within float32 rounding of 0 would flip g'(z) between
     # the network and the float64 oracle; redraw X until none is that close
     for _ in range(50):
@@ -98,7 +98,7 @@ def test_threads_give_identical_results(rng, kernel_of, kernel, dtype, output):
 def centred_difference(net, X, y, grad, l2=0.0, l1=0.0, eps=1e-7):
     """The course's check: ||dtheta_approx - grad|| / (||dtheta_approx|| + ||grad||), the
     approximation from centred differences of net.cost over every coordinate of theta."""
-    theta = net.theta
+    theta = net._theta  # the array itself, perturbed in place: cost reads theta, not the pack
     approx = np.empty_like(theta)
     for i in range(theta.size):
         old = theta[i]
@@ -117,8 +117,7 @@ def test_gradient_check_centred_differences(rng, hidden, output):
     """The course's gradient check over all of theta in float64: relative difference < 1e-7."""
     net, _, X, y = random_case(rng, hidden, output, (5, 4), 11, np.float64, n_x=3)
     if hidden in ("relu", "leaky_relu"):  # keep pre-activations away from the kink
-        for l in (1, 2):
-            net.parameters[f"b{l}"][...] = 0.5
+        net.set_parameters({"b1": np.full((5, 1), 0.5), "b2": np.full((4, 1), 0.5)})
     l2, l1 = 0.3, 0.1
     grad = np.concatenate([g.ravel() for g in net.gradients(X, y, l2=l2, l1=l1).values()])
     assert np.abs(grad).max() > 1e-3, "an all-zero gradient proves nothing"
@@ -180,12 +179,19 @@ def test_parameters_are_views_into_theta():
     assert params["W1"].shape == (4, 3) and params["b1"].shape == (4, 1)
     assert params["W2"].shape == (2, 4) and params["b2"].shape == (2, 1)
     assert net.theta.shape == (4 * 3 + 4 + 2 * 4 + 2,)
-    params["b2"][1, 0] = 7.0
-    assert net.theta[-1] == 7.0
-    net.theta[:12] = np.arange(12)
-    np.testing.assert_array_equal(net.parameters["W1"], np.arange(12).reshape(4, 3))
-    net.theta = np.zeros(net.theta.shape)  # the setter writes in place: views stay valid
-    assert params["b2"][1, 0] == 0.0
+    # read-only: predict reads a packed copy that only theta's setter and set_parameters
+    # rebuild, so a write through a view would leave it stale
+    for view in (params["b2"], net.theta):
+        with pytest.raises(ValueError, match="read-only"):
+            view[...] = 1.0
+    net.set_parameters({"b2": np.array([0.0, 7.0])})   # (n,) accepted for a bias
+    assert net.theta[-1] == 7.0 and params["b2"][1, 0] == 7.0  # the views follow
+    theta = np.arange(net.theta.size, dtype=float)
+    net.theta = theta  # the setter writes in place: views stay valid
+    np.testing.assert_array_equal(params["W1"], np.arange(12).reshape(4, 3))
+    np.testing.assert_array_equal(net.predict_proba(np.eye(3)),
+                                  pydl.Network([3, 4, 2], dtype="float64").set_parameters(
+                                      net.parameters).predict_proba(np.eye(3)))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -295,7 +301,7 @@ def test_softmax_cost_at_large_logits(rng, dtype):
     from scipy.special import logsumexp
 
     net = pydl.Network([4, 6], output_activation="softmax", dtype=dtype, seed=0)
-    net.parameters["W1"][...] = rng.standard_normal((6, 4)) * 300
+    net.set_parameters({"W1": rng.standard_normal((6, 4)) * 300})
     X = rng.standard_normal((25, 4))
     y = rng.integers(0, 6, 25)
     W, b = (net.parameters[k].astype(np.float64) for k in ("W1", "b1"))

@@ -59,11 +59,16 @@ def test_aliased_buffers_are_refused():
     net = pydl.Network([3, 4, 1], dtype="float64", seed=0)
     X, y = np.ones((5, 3)), np.ones((5, 1))
     work = net._arch.workspace(np.float64, 5)
+    theta = net._theta  # the writable array itself (net.theta is a read-only view)
     with pytest.raises(ValueError, match="grad must not share memory with theta"):
-        _core.cost_grad(net._arch, net.theta, X, y, None, 0.0, 0.0, net.theta, work, 1)
+        _core.cost_grad(net._arch, theta, X, y, None, 0.0, 0.0, theta, work, 1)
     with pytest.raises(ValueError, match="share memory"):
-        _core.update("adam", 0.9, 0.999, 1e-8, 1, 0.1, net.theta, np.zeros_like(net.theta),
-                     net.theta, np.zeros_like(net.theta), 1)
+        _core.update("adam", 0.9, 0.999, 1e-8, 1, 0.1, theta, np.zeros_like(theta), theta,
+                     np.zeros_like(theta), 1)
+    P, size = theta.size, net._pack.size  # a pack whose first value is theta's last
+    both = np.zeros(P + size)
+    with pytest.raises(ValueError, match="share memory"):
+        _core.pack(net._arch, both[:P], both[P - 1:P - 1 + size])
     opt = pydl.Adam(0.01)
     opt._bind(net)
     opt.s = opt.v  # state arrays that alias each other
@@ -71,8 +76,7 @@ def test_aliased_buffers_are_refused():
         net.fit(X, y.ravel(), epochs=1, optimizer=opt)
     assert net.epochs_trained == 0
     # an optimizer kind that does not use a state array ignores whatever is passed for it
-    _core.update("gd", 0.0, 0.0, 1.0, 1, 0.1, net.theta, np.zeros_like(net.theta), "junk",
-                 None, 1)
+    _core.update("gd", 0.0, 0.0, 1.0, 1, 0.1, theta, np.zeros_like(theta), "junk", None, 1)
 
 
 def test_parameter_count_does_not_overflow_an_int():

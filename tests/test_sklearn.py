@@ -188,7 +188,7 @@ def test_weighted_minibatch_training_matches_reference(dtype):
         coefs = [c - lr * g for c, g in zip(coefs, gW)]
         inter = [c - lr * g for c, g in zip(inter, gb)]
     costs = np.empty(1)
-    _core.train(net._arch, net.theta, None, None, X.astype(dtype), None, y.astype(np.int32),
+    _core.train(net._arch, net._theta, None, None, X.astype(dtype), None, y.astype(np.int32),
                 optimizer="gd", beta1=0.0, beta2=0.0, epsilon=1.0,
                 progress=np.zeros(2, np.int64), lrs=np.array([lr]), costs=costs, epoch0=0,
                 batch_size=7, shuffle=False, seed=0, l2=alpha, l1=0.0, lr_step_k=0.0,

@@ -55,8 +55,8 @@ def small_case(rng, dtype, output="softmax", dims=(5, 7, 6, 3), m=23, hidden="ta
     acts = [hidden] * (len(dims) - 2) + [output]
     net = pydl.Network(list(dims), activations=acts, init="xavier", dtype=dtype,
                        seed=int(rng.integers(2**31)))
-    for l in range(1, len(dims)):
-        net.parameters[f"b{l}"][...] = rng.standard_normal((dims[l], 1)) * 0.3
+    net.set_parameters({f"b{l}": rng.standard_normal((dims[l], 1)) * 0.3
+                        for l in range(1, len(dims))})
     X = rng.standard_normal((m, dims[0]))
     y = make_targets(rng, m, dims[-1], output)
     return net, acts, X, y
