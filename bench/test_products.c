@@ -9,7 +9,9 @@
  * picked by index (acols, bcols) or not; B read column-major (sbk = 1, sbj >= K) or
  * row-major (sbj = 1, sbk >= N); every epilogue (bias, relu/leaky, from v or a gate).
  * Every operand is its own allocation of exactly its size (AddressSanitizer sees any read
- * or write past it) and C's padding rows must come back untouched.
+ * or write past it) and C's padding rows must come back untouched. Then the one-example
+ * inference kernels (gemm_tile.h one_example) on layers of 1-300 units from their 64-byte
+ * panels, bit for bit against the same contract.
  *
  *   make -C bench test          (also under -fsanitize=address,undefined: make -C bench asan)
  * Exit status 0 only when every case passed; the first failure is printed with its case.
@@ -173,6 +175,54 @@ static int failures = 0, cases = 0, kernel_runs = 0;
     done:                                                                                   \
         free(A); free(B); free(acols); free(bcols); free(bias); free(gate);                 \
         free(want); free(plain); free(C); free(init);                                       \
+    }                                                                                       \
+                                                                                            \
+    /* The one-example inference kernels (gemm_tile.h one_example): n units of K inputs in \
+     * 64-byte panels (products.h), the contract's chain for each unit, alpha 1, the bias \
+     * and the rectifier: the same bits as a product's column. */                           \
+    typedef struct {                                                                        \
+        const char *name;                                                                   \
+        void (*fn)(int n, int K, const T *P, const T *bias, const T *x, T *out, int rectify, \
+                   T slope);                                                                \
+        int runs;                                                                           \
+    } one_##SFX;                                                                            \
+                                                                                            \
+    static void run_one_##SFX(int n, int K, int rectify, double slope, const one_##SFX *ks, \
+                              int nk)                                                       \
+    {                                                                                       \
+        enum { PW = PYDL_PANEL_BYTES / (int)sizeof(T) };                                    \
+        const int np = (n + PW - 1) / PW;                                                   \
+        T *W = alloc_##SFX((ptrdiff_t)n * K), *x = alloc_##SFX(K);                          \
+        T *P = alloc_##SFX((ptrdiff_t)np * PW * K), *bias = alloc_##SFX(np * PW);           \
+        T *want = alloc_##SFX(n), *out = alloc_##SFX(n);                                    \
+        for (int u = 0; u < np * PW; u++) /* the pack: W^T by panels, zeros past n */      \
+            for (int k = 0; k < K; k++)                                                     \
+                P[((ptrdiff_t)(u / PW) * K + k) * PW + u % PW] =                            \
+                    u < n ? W[(ptrdiff_t)u * K + k] : (T)0;                                 \
+        for (int u = n; u < np * PW; u++)                                                   \
+            bias[u] = 0;                                                                    \
+        for (int u = 0; u < n; u++) {                                                       \
+            T acc = 0;                                                                      \
+            for (int k = 0; k < K; k++)                                                     \
+                acc = FMA(W[(ptrdiff_t)u * K + k], x[k], acc);                              \
+            T w = acc + bias[u];                                                            \
+            if (rectify)                                                                    \
+                w = w > 0 ? w : rectify == PYDL_RECTIFY_RELU ? (T)0 : (T)slope * w;         \
+            want[u] = w;                                                                    \
+        }                                                                                   \
+        cases++;                                                                            \
+        for (int e = 0; e < nk && !failures; e++) {                                         \
+            if (!ks[e].runs)                                                                \
+                continue;                                                                   \
+            ks[e].fn(n, K, P, bias, x, out, rectify, (T)slope);                             \
+            kernel_runs++;                                                                  \
+            if (memcmp(out, want, (size_t)n * sizeof(T)) != 0) {                            \
+                printf("FAIL one example [%s]: n=%d K=%d rectify=%d slope=%g\n", ks[e].name, \
+                       n, K, rectify, slope);                                               \
+                failures++;                                                                 \
+            }                                                                               \
+        }                                                                                   \
+        free(W); free(x); free(P); free(bias); free(want); free(out);                       \
     }
 
 PRODUCT_TESTS(f32, float, fmaf, 0x1p-24L)
@@ -229,6 +279,22 @@ int main(int argc, char **argv)
 #endif
         {"generic_f64", pydl_gemm_generic_f64, 1}};
     const int n32 = (int)(sizeof k32 / sizeof *k32), n64 = (int)(sizeof k64 / sizeof *k64);
+    const one_f32 o32[] = {
+#ifdef PYDL_HAVE_GEMM_AVX512
+        {"avx512_f32", pydl_avx512_f32_one_example, avx512},
+#endif
+#ifdef PYDL_HAVE_GEMM_AVX2
+        {"avx2_f32", pydl_avx2_f32_one_example, avx2},
+#endif
+        {"generic_f32", pydl_generic_f32_one_example, 1}};
+    const one_f64 o64[] = {
+#ifdef PYDL_HAVE_GEMM_AVX512
+        {"avx512_f64", pydl_avx512_f64_one_example, avx512},
+#endif
+#ifdef PYDL_HAVE_GEMM_AVX2
+        {"avx2_f64", pydl_avx2_f64_one_example, avx2},
+#endif
+        {"generic_f64", pydl_generic_f64_one_example, 1}};
     printf("kernels run here:");
     for (int e = 0; e < n32; e++)
         printf(" %s%s", k32[e].name, k32[e].runs ? "" : " (not on this CPU: skipped)");
@@ -312,6 +378,16 @@ int main(int argc, char **argv)
     for (size_t c = 0; c < sizeof odd / sizeof *odd && !failures; c++) {
         run_case_f32(&odd[c], k32, n32);
         run_case_f64(&odd[c], k64, n64);
+    }
+    /* one example through a layer: 1 to 9 panels (groups of panels and their last, partial
+     * group), partial last panels, K from 1 to past 2 KC */
+    for (int r = 0; r < 300 && !failures; r++) {
+        const int n = r < 130 ? r % 130 + 1 : rand_int(1, 300), K = rand_int(1, r % 5 ? 60 : 900);
+        const int rectify = r % 3, K1 = r == 0 ? 784 : K;
+        run_one_f32(n, K1, rectify, rectify == PYDL_RECTIFY_LEAKY ? 0.01 : 0.0, o32,
+                    (int)(sizeof o32 / sizeof *o32));
+        run_one_f64(n, K1, rectify, rectify == PYDL_RECTIFY_LEAKY ? 0.01 : 0.0, o64,
+                    (int)(sizeof o64 / sizeof *o64));
     }
     printf("%s: %d cases, %d kernel runs (each with and without its epilogue)\n",
            failures ? "FAILED" : "all passed", cases, kernel_runs);

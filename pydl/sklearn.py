@@ -156,7 +156,8 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def coefs_(self):
-        """Weights of each layer, shape ``(n_in, n_out)`` (pydl's ``W[l].T``: views)."""
+        """Weights of each layer, shape ``(n_in, n_out)`` (pydl's ``W[l].T``: read-only
+        views; assign a whole list to change them)."""
         net = self._fitted_network()
         p = net.parameters
         return [p[f"W{l}"].T for l in range(1, net.n_layers + 1)]
@@ -169,7 +170,7 @@ class _BaseMLP(BaseEstimator):
 
     @property
     def intercepts_(self):
-        """Biases of each layer, shape ``(n_out,)`` (views)."""
+        """Biases of each layer, shape ``(n_out,)`` (read-only views; assign a whole list)."""
         net = self._fitted_network()
         p = net.parameters
         return [p[f"b{l}"][:, 0] for l in range(1, net.n_layers + 1)]

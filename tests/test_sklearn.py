@@ -232,6 +232,15 @@ def test_coefs_are_sklearn_oriented_and_predict_follows_them():
     P /= P.sum(axis=1, keepdims=True)
     np.testing.assert_allclose(clf.predict_proba(X), P, rtol=1e-10, atol=1e-14)
     np.testing.assert_array_equal(clf.predict(X), clf.classes_[P.argmax(axis=1)])
+    with pytest.raises(ValueError, match="read-only"):   # views: assign whole lists
+        clf.coefs_[0][0, 0] = 1.0
+    clf.coefs_ = [c * 1.5 for c in clf.coefs_]
+    clf.intercepts_ = [b + 0.25 for b in clf.intercepts_]
+    Z2 = forward_from_coefs(clf, X)
+    assert not np.allclose(Z2, Z)
+    P = np.exp(Z2 - Z2.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(clf.predict_proba(X), P / P.sum(axis=1, keepdims=True),
+                               rtol=1e-10, atol=1e-14)   # predict follows the new weights
     assert (clf.n_layers_, clf.n_outputs_, clf.out_activation_) == (4, 3, "softmax")
     assert clf.network_.dtype == np.float64 and clf.n_features_in_ == 5  # dtype=None: X's
     assert MLPClassifier(max_iter=1).fit(X, y).network_.dtype == np.float32  # the default
