@@ -67,6 +67,9 @@ static int failures = 0, cases = 0, kernel_runs = 0;
     typedef struct {                                                                        \
         const char *name;                                                                   \
         pydl_kernel_##SFX fn;                                                              \
+        /* its one-example inference kernel (gemm_tile.h one_example) */                    \
+        void (*one)(int n, int K, const T *P, const T *bias, const T *x, T *out,            \
+                    int rectify, T slope);                                                  \
         int runs;                                                                           \
     } kernel_##SFX;                                                                         \
                                                                                             \
@@ -180,15 +183,8 @@ static int failures = 0, cases = 0, kernel_runs = 0;
     /* The one-example inference kernels (gemm_tile.h one_example): n units of K inputs in \
      * 64-byte panels (products.h), the contract's chain for each unit, alpha 1, the bias \
      * and the rectifier: the same bits as a product's column. */                           \
-    typedef struct {                                                                        \
-        const char *name;                                                                   \
-        void (*fn)(int n, int K, const T *P, const T *bias, const T *x, T *out, int rectify, \
-                   T slope);                                                                \
-        int runs;                                                                           \
-    } one_##SFX;                                                                            \
-                                                                                            \
-    static void run_one_##SFX(int n, int K, int rectify, double slope, const one_##SFX *ks, \
-                              int nk)                                                       \
+    static void run_one_##SFX(int n, int K, int rectify, double slope,                      \
+                              const kernel_##SFX *ks, int nk)                               \
     {                                                                                       \
         enum { PW = PYDL_PANEL_BYTES / (int)sizeof(T) };                                    \
         const int np = (n + PW - 1) / PW;                                                   \
@@ -214,7 +210,7 @@ static int failures = 0, cases = 0, kernel_runs = 0;
         for (int e = 0; e < nk && !failures; e++) {                                         \
             if (!ks[e].runs)                                                                \
                 continue;                                                                   \
-            ks[e].fn(n, K, P, bias, x, out, rectify, (T)slope);                             \
+            ks[e].one(n, K, P, bias, x, out, rectify, (T)slope);                            \
             kernel_runs++;                                                                  \
             if (memcmp(out, want, (size_t)n * sizeof(T)) != 0) {                            \
                 printf("FAIL one example [%s]: n=%d K=%d rectify=%d slope=%g\n", ks[e].name, \
@@ -264,37 +260,21 @@ int main(int argc, char **argv)
 #endif
     const kernel_f32 k32[] = {
 #ifdef PYDL_HAVE_GEMM_AVX512
-        {"avx512_f32", pydl_gemm_avx512_f32, avx512},
+        {"avx512_f32", pydl_gemm_avx512_f32, pydl_avx512_f32_one_example, avx512},
 #endif
 #ifdef PYDL_HAVE_GEMM_AVX2
-        {"avx2_f32", pydl_gemm_avx2_f32, avx2},
+        {"avx2_f32", pydl_gemm_avx2_f32, pydl_avx2_f32_one_example, avx2},
 #endif
-        {"generic_f32", pydl_gemm_generic_f32, 1}};
+        {"generic_f32", pydl_gemm_generic_f32, pydl_generic_f32_one_example, 1}};
     const kernel_f64 k64[] = {
 #ifdef PYDL_HAVE_GEMM_AVX512
-        {"avx512_f64", pydl_gemm_avx512_f64, avx512},
+        {"avx512_f64", pydl_gemm_avx512_f64, pydl_avx512_f64_one_example, avx512},
 #endif
 #ifdef PYDL_HAVE_GEMM_AVX2
-        {"avx2_f64", pydl_gemm_avx2_f64, avx2},
+        {"avx2_f64", pydl_gemm_avx2_f64, pydl_avx2_f64_one_example, avx2},
 #endif
-        {"generic_f64", pydl_gemm_generic_f64, 1}};
+        {"generic_f64", pydl_gemm_generic_f64, pydl_generic_f64_one_example, 1}};
     const int n32 = (int)(sizeof k32 / sizeof *k32), n64 = (int)(sizeof k64 / sizeof *k64);
-    const one_f32 o32[] = {
-#ifdef PYDL_HAVE_GEMM_AVX512
-        {"avx512_f32", pydl_avx512_f32_one_example, avx512},
-#endif
-#ifdef PYDL_HAVE_GEMM_AVX2
-        {"avx2_f32", pydl_avx2_f32_one_example, avx2},
-#endif
-        {"generic_f32", pydl_generic_f32_one_example, 1}};
-    const one_f64 o64[] = {
-#ifdef PYDL_HAVE_GEMM_AVX512
-        {"avx512_f64", pydl_avx512_f64_one_example, avx512},
-#endif
-#ifdef PYDL_HAVE_GEMM_AVX2
-        {"avx2_f64", pydl_avx2_f64_one_example, avx2},
-#endif
-        {"generic_f64", pydl_generic_f64_one_example, 1}};
     printf("kernels run here:");
     for (int e = 0; e < n32; e++)
         printf(" %s%s", k32[e].name, k32[e].runs ? "" : " (not on this CPU: skipped)");
@@ -384,10 +364,8 @@ int main(int argc, char **argv)
     for (int r = 0; r < 300 && !failures; r++) {
         const int n = r < 130 ? r % 130 + 1 : rand_int(1, 300), K = rand_int(1, r % 5 ? 60 : 900);
         const int rectify = r % 3, K1 = r == 0 ? 784 : K;
-        run_one_f32(n, K1, rectify, rectify == PYDL_RECTIFY_LEAKY ? 0.01 : 0.0, o32,
-                    (int)(sizeof o32 / sizeof *o32));
-        run_one_f64(n, K1, rectify, rectify == PYDL_RECTIFY_LEAKY ? 0.01 : 0.0, o64,
-                    (int)(sizeof o64 / sizeof *o64));
+        run_one_f32(n, K1, rectify, rectify == PYDL_RECTIFY_LEAKY ? 0.01 : 0.0, k32, n32);
+        run_one_f64(n, K1, rectify, rectify == PYDL_RECTIFY_LEAKY ? 0.01 : 0.0, k64, n64);
     }
     printf("%s: %d cases, %d kernel runs (each with and without its epilogue)\n",
            failures ? "FAILED" : "all passed", cases, kernel_runs);

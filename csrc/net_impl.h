@@ -1124,9 +1124,8 @@ void FN(pydl_pack)(const pydl_net *net, const T *theta, T *pack)
             T *panel = P + (ptrdiff_t)p * K * PW;
             for (int r = 0; r < PW; r++) {
                 const int u = p * PW + r;
-                const T *row = W + (ptrdiff_t)u * K;
                 for (int k = 0; k < K; k++)
-                    panel[(ptrdiff_t)k * PW + r] = u < n ? row[k] : (T)0;
+                    panel[(ptrdiff_t)k * PW + r] = u < n ? W[(ptrdiff_t)u * K + k] : (T)0;
             }
         }
         T *bias = P + (ptrdiff_t)np * PW * K;

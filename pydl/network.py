@@ -160,7 +160,12 @@ class Network:
         self._theta_view = self._theta.view()
         self._theta_view.flags.writeable = False
         self._params_view = self._views(self._theta_view, "")
-        self._pack = _core.aligned_empty(_core.pack_size(self._arch, dtype), dtype)
+        pack_size = _core.pack_size(self._arch, dtype)
+        _core.check_fits_memory(pack_size * np.dtype(dtype).itemsize,
+                                f"the packed copy of the weights that predict reads ({pack_size} "
+                                f"values: each layer's units padded to multiples of "
+                                f"{64 // np.dtype(dtype).itemsize})")
+        self._pack = _core.aligned_empty(pack_size, dtype)
         self._theta_changed()
         self.epochs_trained = 0
         self.optimizer = None
