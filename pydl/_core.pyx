@@ -424,6 +424,12 @@ def pack(Architecture arch not None, theta, out):
     cdef void *pt = cnp.PyArray_DATA(t)
     cdef void *po = cnp.PyArray_DATA(o)
     cdef bint f32 = cnp.PyArray_TYPE(t) == cnp.NPY_FLOAT32
+    if cnp.PyArray_DIM(o, 0) < _NOGIL_MIN_ELEMENTS:  # (784-256-128-10: 0.23 ms) keep the GIL
+        if f32:
+            pydl_pack_f32(&arch.net, <float *>pt, <float *>po)
+        else:
+            pydl_pack_f64(&arch.net, <double *>pt, <double *>po)
+        return out
     with nogil:
         if f32:
             pydl_pack_f32(&arch.net, <float *>pt, <float *>po)
